@@ -1,0 +1,29 @@
+# Two entry points (see README): `make demo` (the main job on built-in data) and `make test`.
+# Both create the virtual environment on first use. The CPU build of PyTorch is pinned here so that a
+# fresh machine does not pull a multi-GB CUDA build; GPU users install their CUDA build instead (README).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_SPEC ?= torch==2.13.0
+OUT ?= runs/demo
+
+.PHONY: install demo test clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: install
+	$(VENV)/bin/glowgan demo --out $(OUT)
+
+test: install
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
