@@ -1,0 +1,5 @@
+import sys
+
+from glowgan.cli import main
+
+sys.exit(main())

@@ -1,0 +1,262 @@
+"""Training configuration: frozen dataclasses, TOML presets, ``section.key=value`` overrides, validation.
+
+A preset is a TOML file that only overrides defaults; sections mirror the dataclasses below::
+
+    [model]   network sizes and the HDR output parameterisation (glowgan.models)
+    [camera]  the camera prior between G and D (glowgan.camera.CameraPrior); enabled = false trains
+              the vanilla LDR GAN baseline with the same code
+    [train]   batch, learning rates, regularisation, schedule, guards
+
+Built-in presets live in ``glowgan/presets/*.toml`` (shipped with the package, so ``--preset NAME``
+works after ``pip install``); ``--config FILE`` reads any other TOML file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from glowgan.camera import CameraPrior
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+PRESET_PACKAGE = "glowgan.presets"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Generator and discriminator sizes (StyleGAN2-style networks, see glowgan.models)."""
+
+    resolution: tuple[int, int] = (32, 64)  # (height, width), powers of two
+    z_dim: int = 64
+    w_dim: int = 64
+    mapping_layers: int = 2
+    g_channel_base: int = 2048
+    g_channel_max: int = 64
+    d_channel_base: int = 2048
+    d_channel_max: int = 64
+    circular: bool = True  # wrap convolutions horizontally (seamless equirectangular panoramas)
+    hdr_activation: str = "exp2"  # "exp2" (log-radiance) or "relu" (official 0.25 * ReLU)
+    mbstd_group: int = 4
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """The camera between G and D: ``enabled = false`` gives the vanilla LDR GAN (G outputs [0, 1])."""
+
+    enabled: bool = True
+    prior: CameraPrior = field(default_factory=CameraPrior)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, schedule and guards. Progress is counted in images (kimg = 1000 images)."""
+
+    batch: int = 32  # total over all processes
+    total_kimg: float = 100.0
+    g_lr: float = 0.0025
+    d_lr: float = 0.0025
+    adam_betas: tuple[float, float] = (0.0, 0.99)
+    loss: str = "logistic"  # "logistic" (non-saturating, StyleGAN2) or "hinge"
+    r1_gamma: float = 0.1
+    r1_interval: int = 16  # lazy regularisation (StyleGAN2 Sec. 3.1)
+    ema_kimg: float = 2.0  # half-life of the generator's EMA, in thousands of images
+    ema_rampup: float | None = 0.05  # EMA half-life at most this fraction of images seen so far
+    augment: str = "color,translation,cutout"  # DiffAugment policy ("" for none)
+    xflip: bool = True
+    tick_kimg: float = 2.0
+    snapshot_ticks: int = 10
+    grid_size: int = 8  # latents shown in snapshot grids
+    nonfinite: str = "stop"  # "stop" or "skip" (skip the step, count it, stop after max_skipped_steps)
+    max_skipped_steps: int = 20
+    collapse_margin: float = 0.2  # warn when fakes' saturated fraction exceeds the reals' by this much
+    collapse_patience: int = 5  # ... for this many ticks in a row, then stop (0 disables stopping)
+    seed: int = 0
+    threads: int = 0  # torch CPU threads (0: torch's default)
+    amp: bool = True  # bfloat16 autocast for the networks on CUDA (the camera stays float32)
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict of primitives (for checkpoints and logs)."""
+        return {
+            "model": _asdict(self.model),
+            "camera": {"enabled": self.camera.enabled, **_asdict(self.camera.prior)},
+            "train": _asdict(self.train),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> Config:
+        """Build from a nested dict (as written by :meth:`to_dict` or read from TOML); unknown keys are errors."""
+        unknown = set(data) - {"model", "camera", "train"}
+        if unknown:
+            raise ValueError(f"{source}: unknown section(s) {sorted(unknown)}; expected model, camera, train")
+        camera = dict(data.get("camera", {}))
+        enabled = camera.pop("enabled", True)
+        return cls(
+            model=_build(ModelConfig, data.get("model", {}), f"{source} [model]"),
+            camera=CameraConfig(enabled=_typed(bool, enabled, f"{source} [camera] enabled"),
+                                prior=_build(CameraPrior, camera, f"{source} [camera]")),
+            train=_build(TrainConfig, data.get("train", {}), f"{source} [train]"),
+        )
+
+
+def _asdict(obj: Any) -> dict[str, Any]:
+    return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _build(cls: type, values: dict[str, Any], source: str) -> Any:
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(values) - set(names)
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {sorted(unknown)}; valid keys are {sorted(names)}")
+    defaults = cls()
+    kwargs = {}
+    for key, value in values.items():
+        default = getattr(defaults, key)
+        kwargs[key] = _coerce(default, value, f"{source} {key}")
+    try:
+        return cls(**kwargs)
+    except ValueError as error:
+        raise ValueError(f"{source}: {error}") from None
+
+
+def _coerce(default: Any, value: Any, where: str) -> Any:
+    """Check ``value`` against the type of the field's default (TOML gives lists for tuples)."""
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)) or len(value) != len(default):
+            raise ValueError(f"{where}: expected a list of {len(default)} values, got {value!r}")
+        return tuple(_coerce(d, v, where) for d, v in zip(default, value))
+    if default is None:
+        return value
+    return _typed(type(default), value, where)
+
+
+def _typed(kind: type, value: Any, where: str) -> Any:
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{where}: expected true or false, got {value!r}")
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind is str and isinstance(value, str):
+        return value
+    raise ValueError(f"{where}: expected {kind.__name__}, got {value!r}")
+
+
+def validate(config: Config) -> None:
+    """Raise ValueError with a clear message for settings that cannot work."""
+    height, width = config.model.resolution
+    for side in (height, width):
+        if side < 4 or side & (side - 1):
+            raise ValueError(f"[model] resolution must be powers of two >= 4, got {height}x{width}")
+    if not 1 / 8 <= width / height <= 8:
+        raise ValueError(f"[model] resolution aspect {height}x{width} is too extreme (at most 8:1)")
+    if config.model.hdr_activation not in ("exp2", "relu"):
+        raise ValueError(f"[model] hdr_activation must be 'exp2' or 'relu', got {config.model.hdr_activation!r}")
+    train = config.train
+    if train.batch < 1:
+        raise ValueError(f"[train] batch must be >= 1, got {train.batch}")
+    if train.loss not in ("logistic", "hinge"):
+        raise ValueError(f"[train] loss must be 'logistic' or 'hinge', got {train.loss!r}")
+    if train.nonfinite not in ("stop", "skip"):
+        raise ValueError(f"[train] nonfinite must be 'stop' or 'skip', got {train.nonfinite!r}")
+    for name in ("total_kimg", "g_lr", "d_lr", "ema_kimg", "tick_kimg"):
+        if not getattr(train, name) > 0:
+            raise ValueError(f"[train] {name} must be > 0, got {getattr(train, name)}")
+    if train.r1_interval < 1 or train.snapshot_ticks < 1 or train.grid_size < 1:
+        raise ValueError("[train] r1_interval, snapshot_ticks and grid_size must be >= 1")
+
+
+def preset_names() -> list[str]:
+    return sorted(p.name[: -len(".toml")] for p in resources.files(PRESET_PACKAGE).iterdir() if p.name.endswith(".toml"))
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: not valid TOML ({error})") from None
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    if name not in preset_names():
+        raise ValueError(f"unknown preset {name!r}; available presets: {', '.join(preset_names())}")
+    return tomllib.loads(resources.files(PRESET_PACKAGE).joinpath(f"{name}.toml").read_text())
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """'train.batch=64' -> ('train', 'batch', 64); the value is read as TOML, bare words as strings."""
+    key, sep, raw = text.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not sep or not dot or not name:
+        raise ValueError(f"override {text!r} must look like section.key=value, e.g. train.batch=64")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return section, name, value
+
+
+def merge(base: dict[str, Any], *layers: dict[str, Any]) -> dict[str, Any]:
+    """Section-wise update of nested dicts (later layers win)."""
+    merged = {section: dict(values) for section, values in base.items()}
+    for layer in layers:
+        for section, values in layer.items():
+            if not isinstance(values, dict):
+                raise ValueError(f"config entry {section!r} must be a [section] table")
+            merged.setdefault(section, {}).update(values)
+    return merged
+
+
+def load_config(
+    *,
+    base: dict[str, Any] | None = None,
+    preset: str | None = None,
+    config_file: Path | None = None,
+    overrides: list[str] = (),
+) -> Config:
+    """Defaults <- ``base`` (e.g. a saved run's config) <- preset <- config file <- overrides, validated."""
+    layers = []
+    sources = []
+    if base is not None:
+        layers.append(base)
+        sources.append("saved config")
+    if preset is not None:
+        layers.append(preset_dict(preset))
+        sources.append(f"preset {preset}")
+    if config_file is not None:
+        layers.append(read_toml(config_file))
+        sources.append(str(config_file))
+    override_layer: dict[str, dict[str, Any]] = {}
+    for text in overrides:
+        section, name, value = parse_override(text)
+        override_layer.setdefault(section, {})[name] = value
+    if override_layer:
+        layers.append(override_layer)
+        sources.append("overrides")
+    return Config.from_dict(merge({}, *layers), source=" + ".join(sources) or "defaults")

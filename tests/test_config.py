@@ -1,0 +1,105 @@
+import ast
+from pathlib import Path
+
+import pytest
+
+from glowgan.camera import CameraPrior
+from glowgan.config import Config, load_config, parse_override, preset_names
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "glowgan"
+
+
+def test_defaults_round_trip_through_dict():
+    config = Config()
+    assert Config.from_dict(config.to_dict()) == config
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_preset_loads_and_round_trips(name):
+    config = load_config(preset=name)
+    assert Config.from_dict(config.to_dict()) == config
+    height, width = config.model.resolution
+    assert config.model.circular == (width == 2 * height)
+
+
+def test_presets_include_cpu_and_gpu_sizes():
+    names = preset_names()
+    assert {"cpu-32x64", "cpu-32x32"} <= set(names)
+    assert {64, 512} <= {load_config(preset=n).model.resolution[0] for n in names if n.startswith("gpu")}
+
+
+def test_layers_apply_in_order(tmp_path):
+    file = tmp_path / "c.toml"
+    file.write_text("[train]\nbatch = 16\ng_lr = 0.001\n[camera]\nexposure_std_stops = 1.0\n")
+    config = load_config(preset="cpu-32x32", config_file=file, overrides=["train.batch=8", "camera.crf=gamma"])
+    assert config.train.batch == 8 and config.train.g_lr == 0.001
+    assert config.camera.prior == CameraPrior(exposure_std_stops=1.0, crf="gamma")
+    assert config.model.resolution == (32, 32)
+
+
+def test_override_parsing():
+    assert parse_override("train.batch=64") == ("train", "batch", 64)
+    assert parse_override("camera.enabled=false") == ("camera", "enabled", False)
+    assert parse_override("train.augment=color") == ("train", "augment", "color")
+    assert parse_override("model.resolution=[64, 128]") == ("model", "resolution", [64, 128])
+    with pytest.raises(ValueError, match="section.key=value"):
+        parse_override("batch=64")
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.batchsize=3", "unknown key"),
+        ("nosuch.key=3", "unknown section"),
+        ("train.batch=ten", "expected int"),
+        ("train.batch=0", "batch must be >= 1"),
+        ("model.resolution=[30, 60]", "powers of two"),
+        ("model.resolution=[32]", "list of 2 values"),
+        ("camera.crf=sigmoid", "unknown"),
+        ("camera.exposure_std_stops=-1", "exposure_std_stops"),
+        ("train.loss=wgan", "loss must be"),
+        ("camera.enabled=1", "true or false"),
+    ],
+)
+def test_bad_settings_are_clear_errors(override, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(preset="cpu-32x64", overrides=[override])
+
+
+def test_unknown_preset_and_bad_toml(tmp_path):
+    with pytest.raises(ValueError, match="available presets"):
+        load_config(preset="nope")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train\nbatch=")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_config(config_file=bad)
+    with pytest.raises(ValueError, match="not found"):
+        load_config(config_file=tmp_path / "missing.toml")
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names |= {f"{node.module}.{a.name}" for a in node.names}
+    return {n for n in names if n.startswith("glowgan")}
+
+
+def test_dependencies_run_one_way():
+    """DESIGN.md: models never import the camera; train and invert never import each other; nothing imports cli."""
+    for path in SRC.rglob("*.py"):
+        imports = _imports(path)
+        relative = path.relative_to(SRC).as_posix()
+        if not relative.startswith("cli/") and relative != "__main__.py":
+            assert not any(i.startswith("glowgan.cli") for i in imports), relative
+        if relative.startswith("models/"):
+            assert not any(i.startswith(("glowgan.camera", "glowgan.config", "glowgan.train")) for i in imports), relative
+        if relative == "train.py":
+            assert not any(i.startswith("glowgan.invert") for i in imports)
+        if relative == "invert.py":
+            assert not any(i.startswith("glowgan.train") for i in imports)
+        if relative in ("hdrio.py", "camera.py", "metrics/dynamic_range.py"):
+            assert not imports, f"{relative} is a leaf module but imports {imports}"
