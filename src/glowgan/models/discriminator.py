@@ -1,0 +1,147 @@
+"""StyleGAN2 residual discriminator on LDR images (StyleGAN2 Sec. 4.1, Fig. 7c).
+
+D judges whatever it is given: in GlowGAN training that is ``augment(camera.render(G(z)))`` for
+fakes and augmented LDR photos for reals. Input ``ldr`` is in [0, 1] and is mapped to [-1, 1]
+at the network boundary.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from glowgan.models.layers import (
+    LRELU_GAIN,
+    EqualConv2d,
+    EqualLinear,
+    channels_for,
+    level_resolutions,
+)
+
+# StyleGAN2 residual blocks: (skip + residual) * sqrt(0.5) keeps the variance.
+RESIDUAL_GAIN = math.sqrt(0.5)
+
+
+def minibatch_stddev(x: torch.Tensor, group_size: int) -> torch.Tensor:
+    """Append one feature map holding the minibatch standard deviation (ProGAN Sec. 3).
+
+    ``[N, C, H, W] -> [N, C + 1, H, W]``. As in StyleGAN2, sample ``n`` is in group
+    ``n % num_groups``; the per-feature std over the group (biased, eps 1e-8) is averaged over
+    channels and pixels and broadcast to the group's samples. Batches not divisible by the group
+    size use ``ceil(N / group_size)`` groups of unequal size (every group has >= 2 samples when
+    N >= 2, so no sample gets a degenerate zero std); a batch of one gets std 0.
+    """
+    n = x.shape[0]
+    group_size = max(1, min(group_size, n))
+    num_groups = -(-n // group_size)
+    group_of = torch.arange(n, device=x.device) % num_groups  # [N]
+    member = F.one_hot(group_of, num_groups).to(x.dtype)  # [N, G]
+    count = member.sum(dim=0)  # [G]
+    flat = x.reshape(n, -1)  # [N, C*H*W]
+    mean = (member.t() @ flat) / count[:, None]  # [G, CHW]
+    dev = flat - member @ mean  # [N, CHW]
+    var = (member.t() @ dev.square()) / count[:, None]  # [G, CHW]
+    std = torch.sqrt(var + 1e-8).mean(dim=1)  # [G]
+    feature = (member @ std).reshape(n, 1, 1, 1).expand(-1, 1, *x.shape[2:])  # [N, 1, H, W]
+    return torch.cat([x, feature], dim=1)
+
+
+class DiscriminatorBlock(nn.Module):
+    """Residual block: conv 3x3, conv 3x3 with 2x downsampling, 1x1 skip (StyleGAN2 Fig. 7c).
+
+    StyleGAN2 computes ``(skip(x) + sqrt(2) lrelu(conv1(...))) * sqrt(1/2)``; with the lrelu
+    gains deferred to the consumers (see EqualConv2d) this is ``skip'(x) + lrelu(conv1(...))``
+    where skip' carries sqrt(1/2) in its weights. ``input_gain`` is x's deferred gain.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        circular: bool,
+        input_gain: float,
+    ) -> None:
+        super().__init__()
+        self.conv0 = EqualConv2d(
+            in_channels, in_channels, 3, circular=circular, input_gain=input_gain
+        )
+        self.conv1 = EqualConv2d(
+            in_channels, out_channels, 3, down=True, circular=circular, input_gain=LRELU_GAIN
+        )
+        self.skip = EqualConv2d(
+            in_channels,
+            out_channels,
+            1,
+            bias=False,
+            activation="linear",
+            down=True,
+            input_gain=input_gain * RESIDUAL_GAIN,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [N, Cin, H, W] -> [N, Cout, H/2, W/2]
+        return self.skip(x) + self.conv1(self.conv0(x))
+
+
+class Discriminator(nn.Module):
+    """ldr [N, 3, H, W] in [0, 1] -> logits [N, 1] (StyleGAN2 residual discriminator).
+
+    fromRGB (1x1) at full resolution, residual blocks halving the resolution down to the base
+    level (shorter side 4, e.g. 4x8 for 2:1), then the epilogue: minibatch std, 3x3 conv, fully
+    connected layer, linear output.
+    """
+
+    def __init__(
+        self,
+        *,
+        resolution: tuple[int, int] = (32, 64),
+        channel_base: int = 1024,
+        channel_max: int = 64,
+        mbstd_group: int = 4,
+        circular: bool = False,
+    ) -> None:
+        super().__init__()
+        self.img_resolution = tuple(int(s) for s in resolution)
+        levels = level_resolutions(self.img_resolution)[::-1]  # full resolution first
+        chans = [
+            channels_for(min(h, w), channel_base=channel_base, channel_max=channel_max)
+            for h, w in levels
+        ]
+        self.mbstd_group = mbstd_group
+        self.from_rgb = EqualConv2d(3, chans[0], 1)
+        # from_rgb's lrelu gain is deferred to the first block, later blocks output gain 1.
+        self.blocks = nn.Sequential(
+            *(
+                DiscriminatorBlock(
+                    c_in, c_out, circular=circular, input_gain=LRELU_GAIN if i == 0 else 1.0
+                )
+                for i, (c_in, c_out) in enumerate(zip(chans[:-1], chans[1:]))
+            )
+        )
+        base_h, base_w = levels[-1]
+        self.conv = EqualConv2d(
+            chans[-1] + 1,
+            chans[-1],
+            3,
+            circular=circular,
+            input_gain=1.0 if len(chans) > 1 else LRELU_GAIN,
+        )
+        self.fc = EqualLinear(
+            chans[-1] * base_h * base_w, chans[-1], activation="lrelu", input_gain=LRELU_GAIN
+        )
+        self.out = EqualLinear(chans[-1], 1)
+
+    def forward(self, ldr: torch.Tensor) -> torch.Tensor:  # [N, 3, H, W] in [0, 1] -> [N, 1]
+        if ldr.ndim != 4 or ldr.shape[1] != 3 or tuple(ldr.shape[2:]) != self.img_resolution:
+            raise ValueError(
+                f"the discriminator expects LDR images of shape [N, 3, {self.img_resolution[0]}, "
+                f"{self.img_resolution[1]}], got {tuple(ldr.shape)}; resize the data or build D "
+                "with a matching resolution"
+            )
+        x = self.from_rgb(ldr * 2.0 - 1.0)  # network boundary: [0, 1] -> [-1, 1]
+        x = self.blocks(x)
+        x = self.conv(minibatch_stddev(x, self.mbstd_group))
+        return self.out(self.fc(x.flatten(1)))

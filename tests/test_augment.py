@@ -1,0 +1,99 @@
+"""DiffAugment-style augmentation: shape, range, gradients, determinism, circular wrap."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from glowgan.augment import FILL_VALUE, augment
+
+POLICIES = ["color", "translation", "cutout", "color,translation,cutout"]
+
+
+def images(n: int = 6, h: int = 16, w: int = 32, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 3, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("circular_x", [False, True])
+def test_shape_and_range(policy: str, circular_x: bool) -> None:
+    ldr = images()
+    out = augment(ldr, policy, circular_x=circular_x, generator=torch.Generator().manual_seed(1))
+    assert out.shape == ldr.shape
+    assert out.min() >= 0 and out.max() <= 1
+    assert not torch.allclose(out, ldr)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_differentiable(policy: str) -> None:
+    ldr = images().requires_grad_(True)
+    out = augment(ldr, policy, generator=torch.Generator().manual_seed(1))
+    (out * torch.randn_like(out)).sum().backward()
+    assert ldr.grad is not None and torch.isfinite(ldr.grad).all()
+    assert (ldr.grad != 0).float().mean() > 0.2
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_deterministic_with_seeded_generator(policy: str) -> None:
+    ldr = images()
+    a = augment(ldr, policy, generator=torch.Generator().manual_seed(3))
+    b = augment(ldr, policy, generator=torch.Generator().manual_seed(3))
+    c = augment(ldr, policy, generator=torch.Generator().manual_seed(4))
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not torch.allclose(a, c)
+
+
+def test_each_image_gets_its_own_parameters() -> None:
+    ldr = images(n=1).expand(8, -1, -1, -1)
+    out = augment(ldr, "color,translation,cutout", generator=torch.Generator().manual_seed(0))
+    assert len({tuple(o.flatten().tolist()) for o in out}) == 8
+
+
+def test_empty_policy_is_identity_and_unknown_op_is_rejected() -> None:
+    ldr = images()
+    assert augment(ldr, "") is ldr
+    with pytest.raises(ValueError, match="unknown augmentation"):
+        augment(ldr, "color,rotate")
+
+
+def test_circular_translation_is_a_pure_horizontal_roll() -> None:
+    # height 2: the vertical shift range is int(2 / 8 + 0.5) = 0, so only dx remains
+    ldr = images(n=16, h=2, w=32)
+    out = augment(ldr, "translation", circular_x=True, generator=torch.Generator().manual_seed(0))
+    shifts = []
+    for src, dst in zip(ldr, out):
+        matches = [k for k in range(-4, 5) if torch.equal(dst, torch.roll(src, k, dims=-1))]
+        assert matches, "translated image is not a roll of the input"
+        shifts.append(matches[0])
+    assert len(set(shifts)) > 3
+    # without wrapping the same shifts leave uncovered columns filled
+    flat = augment(ldr, "translation", circular_x=False, generator=torch.Generator().manual_seed(0))
+    assert (flat == FILL_VALUE).any()
+
+
+def test_translation_moves_content() -> None:
+    ldr = images(n=4, h=16, w=32)
+    out = augment(ldr, "translation", generator=torch.Generator().manual_seed(2))
+    for src, dst in zip(ldr, out):
+        found = False
+        for dy in range(-2, 3):
+            for dx in range(-4, 5):
+                shifted = torch.roll(src, (dy, dx), dims=(-2, -1))
+                inner = dst[:, 2:-2, 4:-4]
+                found |= torch.equal(inner, shifted[:, 2:-2, 4:-4])
+        assert found
+
+
+@pytest.mark.parametrize("circular_x", [False, True])
+def test_cutout_box(circular_x: bool) -> None:
+    ldr = images(n=64) * 0.4  # no pixel equals the fill value
+    out = augment(ldr, "cutout", circular_x=circular_x, generator=torch.Generator().manual_seed(0))
+    filled = (out == FILL_VALUE).all(dim=1)  # [N, H, W]
+    assert torch.equal(out[:, :, ~filled.any(0)], ldr[:, :, ~filled.any(0)])
+    rows = filled.any(dim=2).sum(dim=1)  # filled rows per image
+    cols = filled.any(dim=1).sum(dim=1)  # filled columns per image
+    assert rows.max() == 8 and cols.max() == 16  # half the height and width
+    if circular_x:
+        assert (cols == 16).all()  # the box wraps around instead of leaving the image
+    else:
+        assert (cols < 16).any()
