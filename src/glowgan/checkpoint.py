@@ -1,0 +1,147 @@
+"""One checkpoint format for resuming, sampling and export: a plain dict, written atomically.
+
+The file is a ``torch.save`` of a dict holding only tensors and primitives (no pickled classes or
+code, unlike the official code's pickles), so it loads with ``torch.load(weights_only=True)``::
+
+    {"format": "glowgan-checkpoint", "version": 1,
+     "config": Config.to_dict(),
+     "G": state_dict, "G_ema": state_dict, "D": state_dict,
+     "opt_G": optimizer state_dict, "opt_D": optimizer state_dict,
+     "progress": {"images": int, "step": int, "tick": int, ...},
+     "rng": {"torch": ByteTensor, "cuda": [ByteTensor, ...], "generators": {name: ByteTensor}},
+     "extra": {...}}
+
+A sampling-only export keeps ``G_ema`` and the config. Writes go to a temporary file in the same
+folder, are flushed to disk, then renamed over the target: a run killed at any moment leaves either
+the previous complete checkpoint or the new one, never a torn file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from glowgan.config import Config
+from glowgan.models import Discriminator, Generator
+
+FORMAT = "glowgan-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, torn, foreign or incompatible."""
+
+
+def save_checkpoint(path: Path | str, state: dict[str, Any]) -> None:
+    """Atomically write ``state`` (tensors and primitives only) to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": FORMAT, "version": VERSION, **state}
+    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            torch.save(payload, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_temporaries(path: Path | str) -> None:
+    """Delete temporary files that a killed :func:`save_checkpoint` left beside ``path``."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: Path | str, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`, refusing anything else with a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found; pass a .pt file written by glowgan train")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises many types for torn or foreign files
+        raise CheckpointError(
+            f"{path}: not a readable glowgan checkpoint ({type(error).__name__}: {str(error).splitlines()[0]}); "
+            "it may be truncated or from another program"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a glowgan checkpoint (no '{FORMAT}' marker)")
+    if payload.get("version") != VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint format version {payload.get('version')} is not supported by this glowgan "
+            f"(expects {VERSION}); use the glowgan version that wrote it"
+        )
+    return payload
+
+
+def capture_rng(generators: dict[str, torch.Generator]) -> dict[str, Any]:
+    """Every random state a run depends on: torch's global CPU (and CUDA) RNGs and named generators."""
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "generators": {name: generator.get_state() for name, generator in generators.items()},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    missing = set(generators) - set(state["generators"])
+    if missing:
+        raise CheckpointError(f"checkpoint has no random state for {sorted(missing)}")
+    for name, generator in generators.items():
+        generator.set_state(state["generators"][name])
+
+
+def build_generator(config: Config) -> Generator:
+    """The generator a config describes: HDR output with the camera on, LDR output for the vanilla GAN."""
+    model = config.model
+    return Generator(
+        z_dim=model.z_dim,
+        w_dim=model.w_dim,
+        resolution=model.resolution,
+        channel_base=model.g_channel_base,
+        channel_max=model.g_channel_max,
+        mapping_layers=model.mapping_layers,
+        output="hdr" if config.camera.enabled else "ldr",
+        circular=model.circular,
+        hdr_activation=model.hdr_activation,
+    )
+
+
+def build_discriminator(config: Config) -> Discriminator:
+    model = config.model
+    return Discriminator(
+        resolution=model.resolution,
+        channel_base=model.d_channel_base,
+        channel_max=model.d_channel_max,
+        mbstd_group=model.mbstd_group,
+        circular=model.circular,
+    )
+
+
+def load_generator(path: Path | str, *, device: str | torch.device = "cpu") -> tuple[Generator, Config]:
+    """The EMA generator of a training checkpoint or snapshot export, in eval mode, with its config."""
+    payload = load_checkpoint(path, map_location=device)
+    if "G_ema" not in payload or "config" not in payload:
+        raise CheckpointError(f"{path}: checkpoint holds no generator (G_ema); pass a file written by glowgan train")
+    config = Config.from_dict(payload["config"], source=str(path))
+    generator = build_generator(config).to(device)
+    try:
+        generator.load_state_dict(payload["G_ema"])
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"{path}: generator weights do not match its configuration ({str(error).splitlines()[0]})"
+        ) from None
+    return generator.eval().requires_grad_(False), config

@@ -1,0 +1,548 @@
+"""GlowGAN training: G makes linear HDR, the camera photographs it, D compares with real LDR photos.
+
+One iteration (GlowGAN Sec. 3; StyleGAN2 schedule with lazy R1, Sec. 3.1)::
+
+    D step: ldr_fake = render(G(z), camera ~ prior)          # the only thing D sees of G
+            loss = D_loss(D(aug(ldr_real)), D(aug(ldr_fake))) [+ gamma/2 * k * R1 every k steps]
+    G step: loss = G_loss(D(aug(render(G(z), camera ~ prior))))
+            G_ema <- lerp(G_ema, G), half-life ``ema_kimg``
+
+With ``[camera] enabled = false`` G outputs LDR in [0, 1] and the camera is skipped: the vanilla LDR
+GAN baseline, trained by the same code.
+
+Every random draw comes from a named ``torch.Generator`` whose state is checkpointed, and the data
+order is a pure function of (seed, images seen), so a resumed run continues bit for bit on CPU.
+Several processes (``torchrun``) average gradients with ``all_reduce`` after each backward pass; each
+rank draws its own latents, cameras and augmentations and reads its own slice of every global batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm import tqdm
+
+from glowgan import camera as cam
+from glowgan import hdrio, losses, tonemap
+from glowgan.augment import augment
+from glowgan.checkpoint import (
+    CheckpointError,
+    build_discriminator,
+    build_generator,
+    capture_rng,
+    load_checkpoint,
+    remove_stale_temporaries,
+    restore_rng,
+    save_checkpoint,
+)
+from glowgan.config import Config
+from glowgan.data.batches import BatchSource
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+STATS_NAME = "stats.jsonl"
+GRID_STOPS = (-4, -2, 0, 2, 4)
+SATURATED_LDR = 0.99  # an LDR value at or above this counts as clipped white
+GENERATOR_NAMES = ("latent", "camera", "noise", "augment")
+
+
+class TrainingStopped(RuntimeError):
+    """Training stopped by a guard (non-finite values, white collapse, replicas out of sync)."""
+
+
+@dataclass
+class Distributed:
+    """This process's place in a ``torchrun`` job (rank 0 of 1 when run alone)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def average_gradients(self, module: torch.nn.Module) -> None:
+        if self.world == 1:
+            return
+        params = [p for p in module.parameters() if p.requires_grad]
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.flatten() for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for p in params:
+            count = p.numel()
+            p.grad = flat[offset : offset + count].view_as(p).clone()
+            offset += count
+
+    def average_w_avg(self, generator: torch.nn.Module) -> None:
+        """Average G's running ``w_avg`` (each rank updated it with its own batch) over the ranks.
+
+        Only this buffer: the others (constant noise) are equal already, and averaging equal values
+        over 3 ranks is not exact in floating point.
+        """
+        if self.world == 1:
+            return
+        for name, buffer in generator.named_buffers():
+            if name.endswith("w_avg"):
+                dist.all_reduce(buffer)
+                buffer /= self.world
+
+    def broadcast_module(self, module: torch.nn.Module) -> None:
+        if self.world > 1:
+            for tensor in module.state_dict().values():
+                dist.broadcast(tensor, src=0)
+
+    def all_equal(self, module: torch.nn.Module) -> bool:
+        """True when ``module``'s parameters and buffers are identical on every rank."""
+        if self.world == 1:
+            return True
+        flat = torch.cat([t.detach().double().flatten() for t in module.state_dict().values()])
+        low, high = flat.clone(), flat.clone()
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        return bool(torch.equal(low, high))
+
+    def mean(self, values: dict[str, float], device: torch.device) -> dict[str, float]:
+        if self.world == 1 or not values:
+            return values
+        keys = sorted(values)
+        tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
+        dist.all_reduce(tensor)
+        return {k: float(v) / self.world for k, v in zip(keys, tensor.tolist())}
+
+
+@dataclass
+class TrainState:
+    """Everything that changes during training; :meth:`to_checkpoint` captures all of it."""
+
+    config: Config
+    G: torch.nn.Module
+    G_ema: torch.nn.Module
+    D: torch.nn.Module
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+    generators: dict[str, torch.Generator]
+    device: torch.device
+    images: int = 0  # images seen (global, all ranks)
+    step: int = 0  # D/G iterations done
+    tick: int = 0
+    skipped_steps: int = 0
+    collapse_ticks: int = 0
+    elapsed_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def prior(self) -> cam.CameraPrior | None:
+        return self.config.camera.prior if self.config.camera.enabled else None
+
+    def to_checkpoint(self, rng_per_rank: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "G": self.G.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
+            "progress": {
+                "images": self.images,
+                "step": self.step,
+                "tick": self.tick,
+                "skipped_steps": self.skipped_steps,
+                "collapse_ticks": self.collapse_ticks,
+                "elapsed_s": self.elapsed_s,
+            },
+            "rng": rng_per_rank,
+            "extra": self.extra,
+        }
+
+
+def new_state(config: Config, *, device: torch.device, rank: int = 0) -> TrainState:
+    """Fresh networks, optimisers and random generators (seeded by ``train.seed`` and the rank)."""
+    torch.manual_seed(config.train.seed)
+    G = build_generator(config).to(device)
+    D = build_discriminator(config).to(device)
+    G_ema = copy.deepcopy(G).eval().requires_grad_(False)
+    # Lazy R1 (StyleGAN2 Sec. 3.1, Appendix B): D's Adam is corrected for regularising every k steps.
+    # No path-length regularisation on G, so its optimiser is plain.
+    k = config.train.r1_interval / (config.train.r1_interval + 1)
+    beta1, beta2 = config.train.adam_betas
+    opt_G = torch.optim.Adam(G.parameters(), lr=config.train.g_lr, betas=(beta1, beta2), eps=1e-8)
+    opt_D = torch.optim.Adam(D.parameters(), lr=config.train.d_lr * k, betas=(beta1**k, beta2**k), eps=1e-8)
+    generators = {}
+    for index, name in enumerate(GENERATOR_NAMES):
+        generator = torch.Generator(device=device)
+        generator.manual_seed(config.train.seed * 1_000_003 + rank * 7919 + index + 1)
+        generators[name] = generator
+    return TrainState(config=config, G=G, G_ema=G_ema, D=D, opt_G=opt_G, opt_D=opt_D, generators=generators, device=device)
+
+
+def load_state(path: Path, *, device: torch.device, rank: int, world: int, config: Config | None = None) -> TrainState:
+    """Rebuild a :class:`TrainState` from a checkpoint; ``config`` may change the schedule (e.g. total_kimg)."""
+    payload = load_checkpoint(path, map_location=device)
+    saved = Config.from_dict(payload["config"], source=str(path))
+    if config is not None and (config.model != saved.model or config.camera != saved.camera):
+        raise CheckpointError(
+            f"{path}: the run was trained with a different [model] or [camera] configuration; resume it "
+            "without changing those sections"
+        )
+    state = new_state(config or saved, device=device, rank=rank)
+    for name in ("G", "G_ema", "D", "opt_G", "opt_D"):
+        getattr(state, name).load_state_dict(payload[name])
+    progress = payload["progress"]
+    state.images, state.step, state.tick = progress["images"], progress["step"], progress["tick"]
+    state.skipped_steps, state.collapse_ticks = progress["skipped_steps"], progress["collapse_ticks"]
+    state.elapsed_s = progress["elapsed_s"]
+    state.extra = payload.get("extra", {})
+    rng = payload["rng"]
+    if len(rng) == world:
+        restore_rng(rng[rank], state.generators)
+    else:
+        log.warning(
+            "checkpoint was written by %d process(es), resuming with %d: random streams are re-seeded, "
+            "so the continuation is not bit-identical to an uninterrupted run",
+            len(rng),
+            world,
+        )
+        for index, generator in enumerate(state.generators.values()):
+            generator.manual_seed(hash((saved.train.seed, rank, state.step, index)) % 2**62)
+    return state
+
+
+def _autocast(state: TrainState):
+    enabled = state.device.type == "cuda" and state.config.train.amp
+    return torch.autocast(device_type=state.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def generate_ldr(state: TrainState, n: int) -> torch.Tensor:
+    """Fake photographs for D: ``render(G(z), camera ~ prior)``, or G's LDR output for the vanilla GAN."""
+    z = torch.randn(n, state.G.z_dim, generator=state.generators["latent"], device=state.device)
+    with _autocast(state):
+        image = state.G(z, noise_mode="random", update_w_avg=state.G.training, generator=state.generators["noise"])
+    image = image.float()
+    if state.prior is None:
+        return image  # [N, 3, H, W] ldr in [0, 1]
+    params = state.prior.sample(n, generator=state.generators["camera"], device=state.device)
+    return cam.render(image, params, generator=state.generators["camera"])  # [N, 3, H, W] ldr
+
+
+def _augment(state: TrainState, ldr: torch.Tensor) -> torch.Tensor:
+    policy = state.config.train.augment
+    if not policy:
+        return ldr
+    return augment(ldr, policy=policy, generator=state.generators["augment"], circular_x=state.config.model.circular)
+
+
+def _d_loss(state: TrainState, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    if state.config.train.loss == "hinge":
+        return losses.d_hinge_loss(real_logits, fake_logits)
+    return losses.d_logistic_loss(real_logits, fake_logits)
+
+
+def _g_loss(state: TrainState, fake_logits: torch.Tensor) -> torch.Tensor:
+    if state.config.train.loss == "hinge":
+        return losses.g_hinge_loss(fake_logits)
+    return losses.g_nonsaturating_loss(fake_logits)
+
+
+def _finite(*tensors: torch.Tensor) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
+
+
+def _module_grads_finite(module: torch.nn.Module) -> bool:
+    return all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in module.parameters())
+
+
+def d_step(state: TrainState, real_ldr: torch.Tensor, dist_info: Distributed) -> dict[str, float]:
+    """One discriminator update (with lazy R1 on every ``r1_interval``-th step). Returns its statistics."""
+    train = state.config.train
+    state.G.requires_grad_(False)
+    state.D.requires_grad_(True)
+    with torch.no_grad():
+        fake_ldr = generate_ldr(state, real_ldr.shape[0])
+    regularise = train.r1_gamma > 0 and state.step % train.r1_interval == 0
+    real_ldr = real_ldr.detach().requires_grad_(regularise)
+    with _autocast(state):
+        fake_logits = state.D(_augment(state, fake_ldr)).float()
+    if regularise:  # R1 in float32 from the same forward pass
+        real_logits = state.D(_augment(state, real_ldr)).float()
+    else:
+        with _autocast(state):
+            real_logits = state.D(_augment(state, real_ldr)).float()
+    loss = _d_loss(state, real_logits, fake_logits)
+    stats = {
+        "loss_D": float(loss.detach()),
+        "logits_real": float(real_logits.detach().mean()),
+        "logits_fake": float(fake_logits.detach().mean()),
+        "saturated_fake": float((fake_ldr >= SATURATED_LDR).float().mean()),
+        "saturated_real": float((real_ldr.detach() >= SATURATED_LDR).float().mean()),
+    }
+    if regularise:
+        penalty = losses.r1_penalty(real_logits, real_ldr)
+        loss = loss + penalty * (train.r1_gamma / 2 * train.r1_interval)
+        stats["r1"] = float(penalty.detach())
+    state.opt_D.zero_grad(set_to_none=True)
+    loss.backward()
+    dist_info.average_gradients(state.D)
+    ok = _finite(loss) and _module_grads_finite(state.D)
+    if ok:
+        state.opt_D.step()
+    stats["finite"] = float(ok)
+    return stats
+
+
+def g_step(state: TrainState, batch: int, dist_info: Distributed) -> dict[str, float]:
+    """One generator update through the camera and D, then the EMA update."""
+    state.G.requires_grad_(True)
+    state.D.requires_grad_(False)
+    fake_ldr = generate_ldr(state, batch)
+    with _autocast(state):
+        fake_logits = state.D(_augment(state, fake_ldr)).float()
+    loss = _g_loss(state, fake_logits)
+    state.opt_G.zero_grad(set_to_none=True)
+    loss.backward()
+    dist_info.average_gradients(state.G)
+    dist_info.average_w_avg(state.G)
+    ok = _finite(loss) and _module_grads_finite(state.G)
+    if ok:
+        state.opt_G.step()
+    return {"loss_G": float(loss.detach()), "finite": float(ok)}
+
+
+@torch.no_grad()
+def update_ema(state: TrainState, batch_global: int) -> None:
+    """G_ema <- lerp(G, G_ema, beta) with beta from a half-life in images (StyleGAN2-ADA's schedule)."""
+    train = state.config.train
+    half_life = train.ema_kimg * 1000
+    if train.ema_rampup is not None:
+        half_life = min(half_life, state.images * train.ema_rampup)
+    beta = 0.5 ** (batch_global / max(half_life, 1e-8))
+    for p_ema, p in zip(state.G_ema.parameters(), state.G.parameters()):
+        p_ema.copy_(p.detach().lerp(p_ema, beta))
+    for b_ema, b in zip(state.G_ema.buffers(), state.G.buffers()):
+        b_ema.copy_(b)
+
+
+@torch.no_grad()
+def snapshot_grid(state: TrainState, *, seed: int) -> np.ndarray:
+    """Rows: fixed latents; columns: G_ema's HDR through the mean camera at -4..+4 stops, then Reinhard.
+
+    For the vanilla GAN the LDR output is first linearised by the mean inverse CRF of the default prior.
+    """
+    n = state.config.train.grid_size
+    z = torch.randn(n, state.G_ema.z_dim, generator=torch.Generator().manual_seed(seed)).to(state.device)
+    image = state.G_ema(z, noise_mode="const").float()
+    mean_camera = (state.prior or cam.CameraPrior()).mean(n, device=state.device)
+    hdr = image if state.prior is not None else cam.linearize(image, mean_camera)
+    columns = []
+    for stops in GRID_STOPS:
+        params = dataclasses.replace(mean_camera, exposure_stops=mean_camera.exposure_stops + stops)
+        columns.append(cam.render(hdr, params).permute(0, 2, 3, 1).cpu().numpy())
+    hdr_np = hdr.permute(0, 2, 3, 1).cpu().numpy()
+    columns.append(np.stack([tonemap.tonemap(h, exposure_stops=tonemap.auto_exposure_stops(h), operator="reinhard") for h in hdr_np]))
+    height, width = hdr.shape[2:]
+    gap = 2
+    sheet = np.ones((n * (height + gap) - gap, len(columns) * (width + gap) - gap, 3), dtype=np.float32)
+    for row in range(n):
+        for col, column in enumerate(columns):
+            top, left = row * (height + gap), col * (width + gap)
+            sheet[top : top + height, left : left + width] = column[row]
+    return sheet
+
+
+def _rng_all_ranks(state: TrainState, dist_info: Distributed) -> list[dict[str, Any]]:
+    mine = capture_rng(state.generators)
+    if dist_info.world == 1:
+        return [mine]
+    gathered: list[Any] = [None] * dist_info.world
+    dist.all_gather_object(gathered, {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in mine.items()})
+    return gathered
+
+
+def _tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.info("TensorBoard logging is off: install it with `pip install glowgan[tensorboard]`")
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def train(
+    config: Config,
+    *,
+    data: Path,
+    run_dir: Path,
+    resume: bool = False,
+    device: torch.device | str = "cpu",
+    progress: bool = True,
+    on_tick: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) a run in ``run_dir`` on the LDR images in ``data``; returns the last tick's stats.
+
+    ``run_dir`` receives ``checkpoint.pt`` (latest complete state, for ``resume``), ``stats.jsonl``
+    (one line per tick), ``grids/`` (snapshot grids), ``snapshots/`` (G_ema exports) and, if
+    TensorBoard is installed, ``tensorboard/``.
+    """
+    device = torch.device(device)
+    dist_info = Distributed(
+        rank=dist.get_rank() if dist.is_initialized() else 0,
+        world=dist.get_world_size() if dist.is_initialized() else 1,
+    )
+    if config.train.threads:
+        torch.set_num_threads(config.train.threads)
+    run_dir = Path(run_dir)
+    checkpoint_path = run_dir / CHECKPOINT_NAME
+    if dist_info.main:
+        remove_stale_temporaries(checkpoint_path)
+    if resume:
+        state = load_state(checkpoint_path, device=device, rank=dist_info.rank, world=dist_info.world, config=config)
+    else:
+        if checkpoint_path.exists():
+            raise ValueError(f"{run_dir} already holds a run; resume it with --resume or choose another --out")
+        state = new_state(config, device=device, rank=dist_info.rank)
+    for module in (state.G, state.G_ema, state.D):
+        dist_info.broadcast_module(module)
+
+    train_cfg = config.train
+    if train_cfg.batch % dist_info.world:
+        raise ValueError(f"[train] batch {train_cfg.batch} must be divisible by the number of processes {dist_info.world}")
+    local_batch = train_cfg.batch // dist_info.world
+    source = BatchSource(
+        data,
+        resolution=config.model.resolution,
+        seed=train_cfg.seed,
+        device=device,
+    )
+    if dist_info.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps({"data": str(data), **config.to_dict()}, indent=2))
+        log.info("training on %d images of %dx%d from %s", len(source), *config.model.resolution, data)
+    writer = _tensorboard(run_dir) if dist_info.main else None
+
+    total_images = int(round(train_cfg.total_kimg * 1000))
+    tick_images = max(int(train_cfg.tick_kimg * 1000), train_cfg.batch)
+    bar = tqdm(
+        total=total_images,
+        initial=min(state.images, total_images),
+        unit="img",
+        unit_scale=True,
+        disable=not (progress and dist_info.main),
+        dynamic_ncols=True,
+    )
+    sums: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    tick_start_images, tick_start_time = state.images, time.perf_counter()
+    last: dict[str, Any] = {}
+    try:
+        while state.images < total_images:
+            start = time.perf_counter()
+            first = state.images + dist_info.rank * local_batch
+            real_ldr = source.batch(first, local_batch, flip_generator=state.generators["augment"] if train_cfg.xflip else None)
+            d_stats = d_step(state, real_ldr, dist_info)
+            g_stats = g_step(state, local_batch, dist_info)
+            ok = d_stats.pop("finite") and g_stats.pop("finite")
+            if not ok:
+                state.skipped_steps += 1
+                if train_cfg.nonfinite == "stop" or state.skipped_steps > train_cfg.max_skipped_steps:
+                    raise TrainingStopped(
+                        f"non-finite loss or gradient at step {state.step} ({state.images} images); the last "
+                        f"complete checkpoint {checkpoint_path} is untouched. Lower the learning rates or "
+                        "raise [train] r1_gamma, then resume"
+                    )
+                log.warning("skipped step %d: non-finite loss or gradient", state.step)
+            update_ema(state, train_cfg.batch)
+            state.images += train_cfg.batch
+            state.step += 1
+            state.elapsed_s += time.perf_counter() - start
+            for key, value in {**d_stats, **g_stats}.items():
+                sums[key] = sums.get(key, 0.0) + value
+                counts[key] = counts.get(key, 0) + 1
+            bar.update(train_cfg.batch)
+            bar.set_postfix(G=f"{g_stats['loss_G']:.2f}", D=f"{d_stats['loss_D']:.2f}", refresh=False)
+
+            done = state.images >= total_images
+            if state.images - tick_start_images >= tick_images or done:
+                now = time.perf_counter()
+                means = dist_info.mean({k: sums[k] / counts[k] for k in sums}, device)
+                state.tick += 1
+                last = {
+                    "tick": state.tick,
+                    "kimg": state.images / 1000,
+                    "step": state.step,
+                    "images_per_s": (state.images - tick_start_images) / max(now - tick_start_time, 1e-9),
+                    "train_time_s": state.elapsed_s,
+                    **means,
+                    "skipped_steps": state.skipped_steps,
+                }
+                diverged = last["saturated_fake"] - last["saturated_real"] > train_cfg.collapse_margin
+                state.collapse_ticks = state.collapse_ticks + 1 if diverged else 0
+                last["collapse_ticks"] = state.collapse_ticks
+                in_sync = dist_info.all_equal(state.G) and dist_info.all_equal(state.D)
+                if dist_info.world > 1:
+                    last["replicas_in_sync"] = in_sync
+                if dist_info.main:
+                    with open(run_dir / STATS_NAME, "a") as stream:
+                        stream.write(json.dumps(last) + "\n")
+                    if writer is not None:
+                        for key, value in last.items():
+                            if isinstance(value, (int, float)) and key not in ("tick", "kimg"):
+                                writer.add_scalar(key, value, global_step=state.images)
+                        writer.flush()
+                    if diverged:
+                        log.warning(
+                            "fakes are %.0f%% saturated vs %.0f%% of reals (tick %d of %d before stopping): "
+                            "the white collapse reported for the official code may be starting",
+                            100 * last["saturated_fake"],
+                            100 * last["saturated_real"],
+                            state.collapse_ticks,
+                            train_cfg.collapse_patience,
+                        )
+                if on_tick is not None:
+                    on_tick(last)
+                if not in_sync:
+                    raise TrainingStopped("replicas of the networks differ between processes; stopping")
+                if train_cfg.collapse_patience and state.collapse_ticks >= train_cfg.collapse_patience:
+                    raise TrainingStopped(
+                        f"white collapse: generated photos stayed much more saturated than real ones for "
+                        f"{state.collapse_ticks} ticks; stopped at {state.images} images. The last good "
+                        f"checkpoint is {checkpoint_path}"
+                    )
+                if state.tick % train_cfg.snapshot_ticks == 0 or done:
+                    _snapshot(state, run_dir, dist_info, checkpoint=state.collapse_ticks == 0)
+                sums, counts = {}, {}
+                tick_start_images, tick_start_time = state.images, time.perf_counter()
+    finally:
+        bar.close()
+        if writer is not None:
+            writer.close()
+    return last
+
+
+def _snapshot(state: TrainState, run_dir: Path, dist_info: Distributed, *, checkpoint: bool) -> None:
+    """Write the grid, the G_ema export and (when the run looks healthy) the resumable checkpoint."""
+    rng = _rng_all_ranks(state, dist_info) if checkpoint else []
+    if not dist_info.main:
+        return
+    kimg = state.images // 1000
+    grid = snapshot_grid(state, seed=state.config.train.seed)
+    hdrio.write_ldr(run_dir / "grids" / f"grid-{kimg:06d}kimg.png", grid)
+    export = {"config": state.config.to_dict(), "G_ema": state.G_ema.state_dict(), "progress": {"images": state.images}}
+    save_checkpoint(run_dir / "snapshots" / f"snapshot-{kimg:06d}kimg.pt", export)
+    if checkpoint:
+        save_checkpoint(run_dir / CHECKPOINT_NAME, state.to_checkpoint(rng))
+    else:
+        log.warning("not overwriting %s while the run looks collapsed", run_dir / CHECKPOINT_NAME)
