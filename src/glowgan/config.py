@@ -61,6 +61,7 @@ class TrainConfig:
 
     batch: int = 32  # total over all processes
     total_kimg: float = 100.0
+    max_minutes: float = 0.0  # also stop after this much training time (0: no limit)
     g_lr: float = 0.0025
     d_lr: float = 0.0025
     adam_betas: tuple[float, float] = (0.0, 0.99)
@@ -185,6 +186,8 @@ def validate(config: Config) -> None:
     for name in ("total_kimg", "g_lr", "d_lr", "ema_kimg", "tick_kimg"):
         if not getattr(train, name) > 0:
             raise ValueError(f"[train] {name} must be > 0, got {getattr(train, name)}")
+    if train.max_minutes < 0:
+        raise ValueError(f"[train] max_minutes must be >= 0 (0: no limit), got {train.max_minutes}")
     if train.r1_interval < 1 or train.snapshot_ticks < 1 or train.grid_size < 1:
         raise ValueError("[train] r1_interval, snapshot_ticks and grid_size must be >= 1")
 

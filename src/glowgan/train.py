@@ -433,7 +433,8 @@ def train(
         log.info("training on %d images of %dx%d from %s", len(source), *config.model.resolution, data)
     writer = _tensorboard(run_dir) if dist_info.main else None
 
-    total_images = int(round(train_cfg.total_kimg * 1000))
+    # whole batches: training stops at the first batch boundary at or after total_kimg
+    total_images = math.ceil(train_cfg.total_kimg * 1000 / train_cfg.batch) * train_cfg.batch
     tick_images = max(int(train_cfg.tick_kimg * 1000), train_cfg.batch)
     bar = tqdm(
         total=total_images,
@@ -475,6 +476,9 @@ def train(
             bar.set_postfix(G=f"{g_stats['loss_G']:.2f}", D=f"{d_stats['loss_D']:.2f}", refresh=False)
 
             done = state.images >= total_images
+            if train_cfg.max_minutes > 0 and not done:  # any rank out of time stops them all
+                out_of_time = float(state.elapsed_s >= train_cfg.max_minutes * 60)
+                done = dist_info.mean({"out_of_time": out_of_time}, device)["out_of_time"] > 0
             if state.images - tick_start_images >= tick_images or done:
                 now = time.perf_counter()
                 means = dist_info.mean({k: sums[k] / counts[k] for k in sums}, device)

@@ -36,6 +36,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="override one setting, e.g. --set train.batch=64 --set camera.exposure_std_stops=1.0",
     )
     parser.add_argument("--kimg", type=float, help="train until this many thousand images have been seen")
+    parser.add_argument("--minutes", type=float, help="also stop after this many minutes of training")
     parser.add_argument("--batch", type=int, help="total batch size over all processes")
     parser.add_argument("--camera", choices=("on", "off"), help="off: the vanilla LDR GAN baseline")
     parser.add_argument("--seed", type=int, help="random seed")
@@ -48,6 +49,8 @@ def _overrides(args: argparse.Namespace) -> list[str]:
     overrides = list(args.set)
     if args.kimg is not None:
         overrides.append(f"train.total_kimg={args.kimg}")
+    if args.minutes is not None:
+        overrides.append(f"train.max_minutes={args.minutes}")
     if args.batch is not None:
         overrides.append(f"train.batch={args.batch}")
     if args.camera is not None:
