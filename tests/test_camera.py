@@ -218,3 +218,9 @@ def test_mean_camera_has_prior_means():
     mean = CameraPrior(exposure_mean_stops=1.0).mean(3)
     assert torch.allclose(mean.exposure_stops, torch.ones(3))
     assert torch.allclose(mean.gamma, torch.full((3,), 0.9)) and torch.allclose(mean.beta, torch.full((3,), 0.6))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_inverse_maps_black_to_exactly_zero(family):
+    params = _params(family, 2)
+    assert torch.equal(crf_inverse(torch.zeros(2, 3), params), torch.zeros(2, 3))

@@ -263,11 +263,12 @@ def crf_inverse(ldr: torch.Tensor, params: CameraParams) -> torch.Tensor:
     if params.crf == "linear":
         return y
     gamma = _per_image(params.gamma, y)
+    lit = y > 0  # an LDR 0 is black: exactly 0 linear, not the pow epsilon raised to a power
     if params.crf == "gamma":
-        return y.clamp_min(_POW_EPS).pow(gamma)
+        return y.clamp_min(_POW_EPS).pow(gamma) * lit
     beta = _per_image(params.beta, y)
     ratio = beta * y / (1.0 + beta - y)  # denominator >= beta > 0 on [0, 1]
-    return ratio.clamp_min(_POW_EPS).pow(1.0 / gamma).clamp(0.0, 1.0)
+    return ratio.clamp_min(_POW_EPS).pow(1.0 / gamma).clamp(0.0, 1.0) * lit
 
 
 def quantize(ldr: torch.Tensor, bits: int) -> torch.Tensor:

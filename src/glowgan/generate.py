@@ -2,8 +2,9 @@
 
 Each image is identified by an integer seed (its latent is ``randn`` from a generator seeded with it),
 so ``--seeds 5`` always gives the same picture from the same checkpoint, whatever the batch.
-A vanilla (camera-off) model produces LDR; it is linearised with the mean inverse CRF of the default
-camera prior, as in the paper's comparison.
+A vanilla (camera-off) model produces LDR; it is quantised to 8 bits, like the photos it learned from,
+and linearised with the mean inverse CRF of the default camera prior, as in the paper's comparison
+(without the quantisation, values a hair above 0 would linearise to absurdly dark radiance).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def hdr_from_latents(
     image = generator(z.to(device), psi=psi, noise_mode=noise_mode).float()
     if config.camera.enabled:
         return image
-    return cam.linearize(image, cam.CameraPrior().mean(image.shape[0], device=device))
+    return cam.linearize(cam.quantize(image, 8), cam.CameraPrior().mean(image.shape[0], device=device))
 
 
 def sample_hdr_batches(
