@@ -230,3 +230,10 @@ def test_two_process_ddp_keeps_replicas_identical(ldr_folder, tmp_path):
     assert lines and all(line["replicas_in_sync"] for line in lines)
     payload = load_checkpoint(run / CHECKPOINT_NAME)
     assert payload["progress"]["images"] == 16 and len(payload["rng"]) == 2
+
+
+def test_time_limit_stops_at_the_next_step_and_saves(ldr_folder, tmp_path):
+    run = tmp_path / "timed"
+    last = train(tiny_config("train.max_minutes=0.00001", kimg=10), data=ldr_folder, run_dir=run, progress=False)
+    assert last["step"] == 1
+    assert load_checkpoint(run / CHECKPOINT_NAME)["progress"]["images"] == 4

@@ -529,6 +529,8 @@ def train(
                     _snapshot(state, run_dir, dist_info, checkpoint=state.collapse_ticks == 0)
                 sums, counts = {}, {}
                 tick_start_images, tick_start_time = state.images, time.perf_counter()
+                if done:
+                    break
     finally:
         bar.close()
         if writer is not None:
