@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from glowgan import __version__
-from glowgan.cli import generate, images, train
+from glowgan.cli import data, demo, generate, images, train
 
 # Options whose value may start with '-' (e.g. "--stops -4,-2,0"), which argparse would take for a flag.
 _DASHED_VALUE_OPTIONS = ("--stops",)
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"glowgan {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="print debug-level log messages")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (images, train, generate):
+    for module in (images, data, train, generate, demo):
         module.register(commands)
     return parser
 
