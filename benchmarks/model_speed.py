@@ -10,7 +10,10 @@ One iteration is what training does per batch (StyleGAN2 schedule, GlowGAN losse
 
 The camera is a stand-in that costs what the real one costs (cheap elementwise):
 ``ldr = hdr.clamp(max=1) ** (1 / 2.2)``. FLOPs are counted with
-``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix products only).
+``torch.utils.flop_counter.FlopCounterMode`` (convolutions and matrix products only). The last
+column is the 1-minute load average: about the thread count when nothing else runs; more means
+other processes shared the cores and the row is pessimistic (each row reports its fastest
+round to soften that).
 
     python benchmarks/model_speed.py                       # all configs, 32x32, 32x64, 64x128
     python benchmarks/model_speed.py --configs small --resolutions 32x64 --profile
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import os
 import time
 
 import torch
@@ -147,7 +151,7 @@ def main() -> None:
     )
     print(
         f"{'config':<8} {'res':>7} {'channels (low->high res)':<26} {'G params':>9} "
-        f"{'D params':>9} {'GFLOP/img':>9} {'s/iter':>7} {'img/s':>7} {'GFLOP/s':>8}"
+        f"{'D params':>9} {'GFLOP/img':>9} {'s/iter':>7} {'img/s':>7} {'GFLOP/s':>8} {'load':>5}"
     )
     for res_text in args.resolutions.split(","):
         resolution = tuple(int(s) for s in res_text.lower().split("x"))
@@ -175,7 +179,8 @@ def main() -> None:
                 f"{sum(p.numel() for p in trainer.G.parameters()):>9} "
                 f"{sum(p.numel() for p in trainer.D.parameters()):>9} "
                 f"{flops / args.batch / 1e9:>9.3f} {seconds:>7.3f} "
-                f"{args.batch / seconds:>7.1f} {flops / seconds / 1e9:>8.1f}",
+                f"{args.batch / seconds:>7.1f} {flops / seconds / 1e9:>8.1f} "
+                f"{os.getloadavg()[0]:>5.1f}",
                 flush=True,
             )
             if args.profile:

@@ -85,7 +85,7 @@ def _translation(
     index = src_y.clamp(0, h - 1) * w + src_x.clamp(0, w - 1)  # [N, H, W]
     index = index.reshape(n, 1, h * w).expand(n, c, h * w)
     shifted = torch.gather(ldr.reshape(n, c, h * w), 2, index).reshape(n, c, h, w)
-    return torch.where(valid[:, None], shifted, torch.full_like(shifted, FILL_VALUE))
+    return torch.where(valid[:, None], shifted, FILL_VALUE)
 
 
 def _cutout(
@@ -103,7 +103,7 @@ def _cutout(
     if circular_x:
         rel_x = rel_x % w
     inside = (rel_y >= 0) & (rel_y < cut_h) & (rel_x >= 0) & (rel_x < cut_w)  # [N, H, W]
-    return torch.where(inside[:, None], torch.full_like(ldr, FILL_VALUE), ldr)
+    return torch.where(inside[:, None], FILL_VALUE, ldr)
 
 
 def augment(

@@ -32,7 +32,7 @@ def minibatch_stddev(x: torch.Tensor, group_size: int) -> torch.Tensor:
     ``n % num_groups``; the per-feature std over the group (biased, eps 1e-8) is averaged over
     channels and pixels and broadcast to the group's samples. Batches not divisible by the group
     size use ``ceil(N / group_size)`` groups of unequal size (every group has >= 2 samples when
-    N >= 2, so no sample gets a degenerate zero std); a batch of one gets std 0.
+    N >= 2, so no sample gets a degenerate zero std); a batch of one gets sqrt(1e-8) ~ 0.
     """
     n = x.shape[0]
     group_size = max(1, min(group_size, n))

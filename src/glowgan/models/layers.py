@@ -273,10 +273,11 @@ class ModulatedConv2d(nn.Module):
             x = F.conv2d(x, weight, padding=1)
         inv_demod = (1.0 / demod)[:, :, None, None]  # [N, Cout, 1, 1]
         if noise_mode == "random":
+            device = generator.device if generator is not None else x.device
             noise = torch.randn(
-                x.shape[0], 1, *self.resolution, device=x.device, dtype=x.dtype, generator=generator
+                x.shape[0], 1, *self.resolution, device=device, dtype=x.dtype, generator=generator
             )
-            x = x.addcmul_(noise, inv_demod * self.noise_strength)
+            x = x.addcmul_(noise.to(x.device), inv_demod * self.noise_strength)
         elif noise_mode == "const":
             x = x.addcmul_(self.noise_const, inv_demod * self.noise_strength)
         x = x.add_(inv_demod * self.bias[None, :, None, None])
