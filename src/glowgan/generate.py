@@ -87,6 +87,45 @@ def sample_hdr_batches(
         yield chunk, hdr.permute(0, 2, 3, 1).cpu().numpy()
 
 
+@torch.no_grad()
+def interpolate_hdr(
+    generator: torch.nn.Module,
+    config: Config,
+    seed_a: int,
+    seed_b: int,
+    *,
+    frames: int,
+    psi: float = 1.0,
+) -> np.ndarray:
+    """HDR frames [frames, H, W, 3] moving linearly in W space from seed_a's image to seed_b's.
+
+    W (after the mapping network) is where StyleGAN's interpolations are smooth (StyleGAN Sec. 4);
+    constant noise keeps the frames from flickering.
+    """
+    if frames < 2:
+        raise ValueError(f"an interpolation needs at least 2 frames, got {frames}")
+    device = next(generator.parameters()).device
+    ws = generator.mapping(latents_for_seeds([seed_a, seed_b], generator.z_dim).to(device), psi=psi)
+    weights = torch.linspace(0.0, 1.0, frames, device=device).view(-1, 1, 1)
+    path = ws[0:1].lerp(ws[1:2], weights)  # [frames, num_ws, w_dim]
+    image = generator.synthesis(path, noise_mode="const").float()
+    if not config.camera.enabled:
+        image = cam.linearize(cam.quantize(image, 8), cam.CameraPrior().mean(frames, device=device))
+    return image.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def write_interpolation(out_dir: Path, frames_hdr: np.ndarray, *, frame_ms: int = 80) -> dict[str, Path]:
+    """``frame-NNNN.exr`` per frame and ``interpolation.gif``, every frame tone-mapped at one exposure."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for index, hdr in enumerate(frames_hdr):
+        hdrio.write_hdr(out_dir / f"frame-{index:04d}.exr", hdr)
+    stops = tonemap.auto_exposure_stops(frames_hdr[len(frames_hdr) // 2])
+    previews = [tonemap.tonemap(h, exposure_stops=stops, operator="reinhard") for h in frames_hdr]
+    gif = out_dir / "interpolation.gif"
+    hdrio.write_animation(gif, previews, frame_ms=frame_ms)
+    return {"frames": out_dir, "gif": gif}
+
+
 def write_sample(out_dir: Path, name: str, hdr: np.ndarray, *, radiance: bool = False) -> dict[str, Path]:
     """Write ``name.exr`` (and ``name.hdr``), a tone-mapped ``name.png`` and ``name-stack.png``."""
     paths = {"exr": out_dir / f"{name}.exr", "png": out_dir / f"{name}.png", "stack": out_dir / f"{name}-stack.png"}

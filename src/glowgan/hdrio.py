@@ -89,6 +89,7 @@ __all__ = [
     "is_hdr_path",
     "read_hdr",
     "read_ldr",
+    "write_animation",
     "write_hdr",
     "write_ldr",
 ]
@@ -243,6 +244,23 @@ def write_ldr(
     picture = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
     options = {} if suffix == ".png" else {"quality": quality}
     _atomic_write(path, lambda tmp: picture.save(tmp, format=formats[suffix], **options))
+
+
+def write_animation(path: str | os.PathLike, frames: list[np.ndarray], *, frame_ms: int = 80) -> None:
+    """Write display frames ([H, W, 3] floats in [0, 1] or uint8, all one size) as a looping GIF, atomically."""
+    if os.path.splitext(os.fspath(path))[1].lower() != ".gif":
+        raise _error(path, "animations are written as GIF", "use a .gif file name")
+    if not frames:
+        raise _error(path, "no frames to write", "pass at least one frame")
+    pictures = [Image.fromarray(_quantised(path, frame, 8)[..., :3]) for frame in frames]
+    if len({p.size for p in pictures}) != 1:
+        raise _error(path, "frames differ in size", "render every frame at the same size")
+    _atomic_write(
+        path,
+        lambda tmp: pictures[0].save(
+            tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=frame_ms, loop=0
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------------

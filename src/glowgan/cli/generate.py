@@ -20,6 +20,12 @@ def register(commands: argparse._SubParsersAction) -> None:
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--count", type=int, help="number of images (seeds 0..COUNT-1)")
     which.add_argument("--seeds", help="seeds such as 1,2,5-9")
+    which.add_argument(
+        "--interpolate",
+        metavar="SEED_A,SEED_B",
+        help="write a sequence of EXR frames moving smoothly from one seed's image to another's, and a GIF preview",
+    )
+    parser.add_argument("--frames", type=int, default=30, help="frames of an --interpolate sequence (default: 30)")
     parser.add_argument("--trunc", type=float, default=1.0, metavar="PSI", help="truncation psi (default: 1, none)")
     parser.add_argument("--out", type=Path, required=True, help="output folder")
     parser.add_argument("--radiance", action="store_true", help="also write Radiance .hdr files")
@@ -32,14 +38,23 @@ def run_generate(args: argparse.Namespace) -> int:
     import torch
 
     from glowgan.checkpoint import load_generator
-    from glowgan.generate import generate_images, parse_seeds
+    from glowgan.generate import generate_images, interpolate_hdr, parse_seeds, write_interpolation
 
     if args.count is not None and args.count < 1:
         raise ValueError("--count must be at least 1")
     if args.batch < 1:
         raise ValueError("--batch must be at least 1")
-    seeds = list(range(args.count)) if args.count is not None else parse_seeds(args.seeds)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    if args.interpolate is not None:
+        pair = parse_seeds(args.interpolate)
+        if len(pair) != 2:
+            raise ValueError(f"--interpolate takes two seeds such as 3,17, got {args.interpolate!r}")
+        generator, config = load_generator(args.ckpt, device=device)
+        frames = interpolate_hdr(generator, config, *pair, frames=args.frames, psi=args.trunc)
+        paths = write_interpolation(args.out, frames)
+        print(f"wrote {args.frames} EXR frames and {paths['gif']}")
+        return 0
+    seeds = list(range(args.count)) if args.count is not None else parse_seeds(args.seeds)
     generator, config = load_generator(args.ckpt, device=device)
     written = generate_images(generator, config, seeds, args.out, psi=args.trunc, batch=args.batch, radiance=args.radiance)
     print(f"wrote {len(written)} HDR images to {args.out}")
