@@ -480,51 +480,13 @@ def train(
                 out_of_time = float(state.elapsed_s >= train_cfg.max_minutes * 60)
                 done = dist_info.mean({"out_of_time": out_of_time}, device)["out_of_time"] > 0
             if state.images - tick_start_images >= tick_images or done:
-                now = time.perf_counter()
                 means = dist_info.mean({k: sums[k] / counts[k] for k in sums}, device)
-                state.tick += 1
-                last = {
-                    "tick": state.tick,
-                    "kimg": state.images / 1000,
-                    "step": state.step,
-                    "images_per_s": (state.images - tick_start_images) / max(now - tick_start_time, 1e-9),
-                    "train_time_s": state.elapsed_s,
-                    **means,
-                    "skipped_steps": state.skipped_steps,
-                }
-                diverged = last["saturated_fake"] - last["saturated_real"] > train_cfg.collapse_margin
-                state.collapse_ticks = state.collapse_ticks + 1 if diverged else 0
-                last["collapse_ticks"] = state.collapse_ticks
-                in_sync = dist_info.all_equal(state.G) and dist_info.all_equal(state.D)
-                if dist_info.world > 1:
-                    last["replicas_in_sync"] = in_sync
-                if dist_info.main:
-                    with open(run_dir / STATS_NAME, "a") as stream:
-                        stream.write(json.dumps(last) + "\n")
-                    if writer is not None:
-                        for key, value in last.items():
-                            if isinstance(value, (int, float)) and key not in ("tick", "kimg"):
-                                writer.add_scalar(key, value, global_step=state.images)
-                        writer.flush()
-                    if diverged:
-                        log.warning(
-                            "fakes are %.0f%% saturated vs %.0f%% of reals (tick %d of %d before stopping): "
-                            "the white collapse reported for the official code may be starting",
-                            100 * last["saturated_fake"],
-                            100 * last["saturated_real"],
-                            state.collapse_ticks,
-                            train_cfg.collapse_patience,
-                        )
+                seconds = time.perf_counter() - tick_start_time
+                last = _record_tick(state, means, images=state.images - tick_start_images, seconds=seconds,
+                                    run_dir=run_dir, writer=writer, dist_info=dist_info)
                 if on_tick is not None:
                     on_tick(last)
-                if not in_sync:
-                    raise TrainingStopped("replicas of the networks differ between processes; stopping")
-                if train_cfg.collapse_patience and state.collapse_ticks >= train_cfg.collapse_patience:
-                    raise TrainingStopped(
-                        f"white collapse: generated photos stayed much more saturated than real ones for "
-                        f"{state.collapse_ticks} ticks; stopped at {state.images} images. The last good "
-                        f"checkpoint is {checkpoint_path}"
-                    )
+                _check_guards(state, last, checkpoint_path)
                 if state.tick % train_cfg.snapshot_ticks == 0 or done:
                     _snapshot(state, run_dir, dist_info, checkpoint=state.collapse_ticks == 0)
                 sums, counts = {}, {}
@@ -536,6 +498,66 @@ def train(
         if writer is not None:
             writer.close()
     return last
+
+
+def _record_tick(
+    state: TrainState,
+    means: dict[str, float],
+    *,
+    images: int,
+    seconds: float,
+    run_dir: Path,
+    writer: Any,
+    dist_info: Distributed,
+) -> dict[str, Any]:
+    """Close a tick: update the collapse counter, compare replicas, log one stats line (and TensorBoard)."""
+    train_cfg = state.config.train
+    state.tick += 1
+    stats: dict[str, Any] = {
+        "tick": state.tick,
+        "kimg": state.images / 1000,
+        "step": state.step,
+        "images_per_s": images / max(seconds, 1e-9),
+        "train_time_s": state.elapsed_s,
+        **means,
+        "skipped_steps": state.skipped_steps,
+    }
+    diverged = stats["saturated_fake"] - stats["saturated_real"] > train_cfg.collapse_margin
+    state.collapse_ticks = state.collapse_ticks + 1 if diverged else 0
+    stats["collapse_ticks"] = state.collapse_ticks
+    if dist_info.world > 1:
+        stats["replicas_in_sync"] = dist_info.all_equal(state.G) and dist_info.all_equal(state.D)
+    if dist_info.main:
+        with open(run_dir / STATS_NAME, "a") as stream:
+            stream.write(json.dumps(stats) + "\n")
+        if writer is not None:
+            for key, value in stats.items():
+                if isinstance(value, (int, float)) and key not in ("tick", "kimg"):
+                    writer.add_scalar(key, value, global_step=state.images)
+            writer.flush()
+        if diverged:
+            log.warning(
+                "fakes are %.0f%% saturated vs %.0f%% of reals (tick %d of %d before stopping): "
+                "the white collapse reported for the official code may be starting",
+                100 * stats["saturated_fake"],
+                100 * stats["saturated_real"],
+                state.collapse_ticks,
+                train_cfg.collapse_patience,
+            )
+    return stats
+
+
+def _check_guards(state: TrainState, stats: dict[str, Any], checkpoint_path: Path) -> None:
+    """Stop the run (on every rank alike) when replicas differ or the white collapse lasts too long."""
+    if not stats.get("replicas_in_sync", True):
+        raise TrainingStopped("replicas of the networks differ between processes; stopping")
+    patience = state.config.train.collapse_patience
+    if patience and state.collapse_ticks >= patience:
+        raise TrainingStopped(
+            f"white collapse: generated photos stayed much more saturated than real ones for "
+            f"{state.collapse_ticks} ticks; stopped at {state.images} images. The last good "
+            f"checkpoint is {checkpoint_path}"
+        )
 
 
 def _snapshot(state: TrainState, run_dir: Path, dist_info: Distributed, *, checkpoint: bool) -> None:
