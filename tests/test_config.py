@@ -59,6 +59,9 @@ def test_override_parsing():
         ("camera.exposure_std_stops=-1", "exposure_std_stops"),
         ("train.loss=wgan", "loss must be"),
         ("camera.enabled=1", "true or false"),
+        ("train.seed=-1", "seed must be in"),
+        ("train.threads=-2", "threads must be >= 0"),
+        ("train.ema_rampup=0.0", "ema_rampup"),
     ],
 )
 def test_bad_settings_are_clear_errors(override, message):

@@ -123,7 +123,7 @@ def test_starting_over_an_existing_run_is_refused(ldr_folder, tmp_path):
 
 def test_resolution_mismatch_is_a_clear_error(ldr_folder, tmp_path):
     config = tiny_config("model.resolution=[16, 32]")
-    with pytest.raises(ValueError, match="images are 8x16 but the model is 16x32"):
+    with pytest.raises(ValueError, match=r"images are 8x16 \(HxW\) but 16x32 was asked for"):
         train(config, data=ldr_folder, run_dir=tmp_path / "r", progress=False)
 
 
@@ -213,6 +213,9 @@ def test_sigkill_leaves_a_usable_checkpoint(ldr_folder, tmp_path):
     assert resumed.returncode == 0, err.decode()
     assert load_checkpoint(run / CHECKPOINT_NAME)["progress"]["images"] == images + 8
     assert not list(run.glob(".*.tmp")), "stale temporary files must be cleaned up"
+    ticks = [json.loads(line)["tick"] for line in (run / "stats.jsonl").read_text().splitlines()]
+    assert ticks == sorted(set(ticks)), "ticks logged after the checkpoint must not be logged twice"
+    assert (run / CHECKPOINT_NAME).stat().st_mode & 0o044, "checkpoints get the usual permissions, not 0600"
 
 
 def test_two_process_ddp_keeps_replicas_identical(ldr_folder, tmp_path):
@@ -237,3 +240,14 @@ def test_time_limit_stops_at_the_next_step_and_saves(ldr_folder, tmp_path):
     last = train(tiny_config("train.max_minutes=0.00001", kimg=10), data=ldr_folder, run_dir=run, progress=False)
     assert last["step"] == 1
     assert load_checkpoint(run / CHECKPOINT_NAME)["progress"]["images"] == 4
+
+
+def test_resume_takes_new_learning_rates_and_refuses_a_new_seed(ldr_folder, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_config(kimg=0.008), data=ldr_folder, run_dir=run, progress=False)
+    state = train_module.load_state(run / CHECKPOINT_NAME, device=torch.device("cpu"), rank=0, world=1,
+                                    config=tiny_config("train.g_lr=0.001", kimg=0.016))
+    assert [g["lr"] for g in state.opt_G.param_groups] == [0.001]
+    assert state.opt_G.state, "Adam moments are kept"
+    with pytest.raises(ValueError, match="seed"):
+        train(tiny_config("train.seed=5", kimg=0.016), data=ldr_folder, run_dir=run, resume=True, progress=False)

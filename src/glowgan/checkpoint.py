@@ -47,16 +47,27 @@ def save_checkpoint(path: Path | str, state: dict[str, Any]) -> None:
             torch.save(payload, stream)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
         raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # make the rename itself durable
+    finally:
+        os.close(directory)
 
 
-def remove_stale_temporaries(path: Path | str) -> None:
-    """Delete temporary files that a killed :func:`save_checkpoint` left beside ``path``."""
-    path = Path(path)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale_temporaries(folder: Path | str) -> None:
+    """Delete the temporary files that a killed :func:`save_checkpoint` left in ``folder``."""
+    for stale in Path(folder).glob(".*.pt.*.tmp"):
         stale.unlink(missing_ok=True)
 
 

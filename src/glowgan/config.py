@@ -186,6 +186,13 @@ def validate(config: Config) -> None:
     for name in ("total_kimg", "g_lr", "d_lr", "ema_kimg", "tick_kimg"):
         if not getattr(train, name) > 0:
             raise ValueError(f"[train] {name} must be > 0, got {getattr(train, name)}")
+    if not 0 <= train.seed < 2**31:
+        raise ValueError(f"[train] seed must be in [0, 2**31), got {train.seed}")
+    for name in ("threads", "r1_gamma", "max_skipped_steps", "collapse_patience", "collapse_margin"):
+        if getattr(train, name) < 0:
+            raise ValueError(f"[train] {name} must be >= 0, got {getattr(train, name)}")
+    if train.ema_rampup is not None and not train.ema_rampup > 0:
+        raise ValueError(f"[train] ema_rampup must be > 0, got {train.ema_rampup}")
     if train.max_minutes < 0:
         raise ValueError(f"[train] max_minutes must be >= 0 (0: no limit), got {train.max_minutes}")
     if train.r1_interval < 1 or train.snapshot_ticks < 1 or train.grid_size < 1:

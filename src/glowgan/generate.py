@@ -9,7 +9,6 @@ and linearised with the mean inverse CRF of the default camera prior, as in the 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -20,8 +19,6 @@ from tqdm import tqdm
 from glowgan import camera as cam
 from glowgan import hdrio, tonemap
 from glowgan.config import Config
-
-log = logging.getLogger(__name__)
 
 PREVIEW_STOPS = (-4, -2, 0, 2, 4)
 

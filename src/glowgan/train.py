@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ from glowgan.checkpoint import (
     save_checkpoint,
 )
 from glowgan.config import Config
+from glowgan.generate import hdr_from_latents, latents_for_seeds
 from glowgan.data.batches import BatchSource
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,14 @@ class Distributed:
         dist.all_reduce(high, op=dist.ReduceOp.MAX)
         return bool(torch.equal(low, high))
 
+    def all_true(self, flag: bool, device: torch.device) -> bool:
+        """``flag`` on every rank (so that all ranks skip or stop a step together)."""
+        if self.world == 1:
+            return flag
+        tensor = torch.tensor([float(flag)], device=device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+        return bool(tensor.item() > 0)
+
     def mean(self, values: dict[str, float], device: torch.device) -> dict[str, float]:
         if self.world == 1 or not values:
             return values
@@ -143,7 +152,6 @@ class TrainState:
     skipped_steps: int = 0
     collapse_ticks: int = 0
     elapsed_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def prior(self) -> cam.CameraPrior | None:
@@ -166,7 +174,6 @@ class TrainState:
                 "elapsed_s": self.elapsed_s,
             },
             "rng": rng_per_rank,
-            "extra": self.extra,
         }
 
 
@@ -192,21 +199,29 @@ def new_state(config: Config, *, device: torch.device, rank: int = 0) -> TrainSt
 
 def load_state(path: Path, *, device: torch.device, rank: int, world: int, config: Config | None = None) -> TrainState:
     """Rebuild a :class:`TrainState` from a checkpoint; ``config`` may change the schedule (e.g. total_kimg)."""
-    payload = load_checkpoint(path, map_location=device)
+    # on the CPU: random states must stay CPU tensors; load_state_dict copies weights to the device
+    payload = load_checkpoint(path, map_location="cpu")
     saved = Config.from_dict(payload["config"], source=str(path))
-    if config is not None and (config.model != saved.model or config.camera != saved.camera):
+    if config is not None and (
+        config.model != saved.model or config.camera != saved.camera or config.train.seed != saved.train.seed
+    ):
         raise CheckpointError(
-            f"{path}: the run was trained with a different [model] or [camera] configuration; resume it "
-            "without changing those sections"
+            f"{path}: the run was trained with a different [model], [camera] or seed; resume it without "
+            "changing those"
         )
     state = new_state(config or saved, device=device, rank=rank)
-    for name in ("G", "G_ema", "D", "opt_G", "opt_D"):
+    for name in ("G", "G_ema", "D"):
         getattr(state, name).load_state_dict(payload[name])
+    for name in ("opt_G", "opt_D"):  # keep the moments, take learning rates and betas from the config
+        optimizer = getattr(state, name)
+        hyper = [{k: group[k] for k in ("lr", "betas")} for group in optimizer.param_groups]
+        optimizer.load_state_dict(payload[name])
+        for group, values in zip(optimizer.param_groups, hyper):
+            group.update(values)
     progress = payload["progress"]
     state.images, state.step, state.tick = progress["images"], progress["step"], progress["tick"]
     state.skipped_steps, state.collapse_ticks = progress["skipped_steps"], progress["collapse_ticks"]
     state.elapsed_s = progress["elapsed_s"]
-    state.extra = payload.get("extra", {})
     rng = payload["rng"]
     if len(rng) == world:
         restore_rng(rng[rank], state.generators)
@@ -297,7 +312,7 @@ def d_step(state: TrainState, real_ldr: torch.Tensor, dist_info: Distributed) ->
     state.opt_D.zero_grad(set_to_none=True)
     loss.backward()
     dist_info.average_gradients(state.D)
-    ok = _finite(loss) and _module_grads_finite(state.D)
+    ok = dist_info.all_true(_finite(loss) and _module_grads_finite(state.D), state.device)
     if ok:
         state.opt_D.step()
     stats["finite"] = float(ok)
@@ -316,7 +331,7 @@ def g_step(state: TrainState, batch: int, dist_info: Distributed) -> dict[str, f
     loss.backward()
     dist_info.average_gradients(state.G)
     dist_info.average_w_avg(state.G)
-    ok = _finite(loss) and _module_grads_finite(state.G)
+    ok = dist_info.all_true(_finite(loss) and _module_grads_finite(state.G), state.device)
     if ok:
         state.opt_G.step()
     return {"loss_G": float(loss.detach()), "finite": float(ok)}
@@ -340,13 +355,16 @@ def update_ema(state: TrainState, batch_global: int) -> None:
 def snapshot_grid(state: TrainState, *, seed: int) -> np.ndarray:
     """Rows: fixed latents; columns: G_ema's HDR through the mean camera at -4..+4 stops, then Reinhard.
 
-    For the vanilla GAN the LDR output is first linearised by the mean inverse CRF of the default prior.
+    The latents are those of seeds ``seed .. seed+n-1`` (as ``glowgan generate`` would make them); the
+    vanilla GAN's LDR output is linearised as in :func:`glowgan.generate.hdr_from_latents`. The
+    mean camera is noise-free, so grids of successive snapshots differ only by the generator.
     """
     n = state.config.train.grid_size
-    z = torch.randn(n, state.G_ema.z_dim, generator=torch.Generator().manual_seed(seed)).to(state.device)
-    image = state.G_ema(z, noise_mode="const").float()
-    mean_camera = (state.prior or cam.CameraPrior()).mean(n, device=state.device)
-    hdr = image if state.prior is not None else cam.linearize(image, mean_camera)
+    z = latents_for_seeds(range(seed, seed + n), state.G_ema.z_dim)
+    hdr = hdr_from_latents(state.G_ema, state.config, z)  # [n, 3, H, W], linear
+    mean_camera = dataclasses.replace(
+        (state.prior or cam.CameraPrior()).mean(n, device=state.device), read_noise=0.0, shot_noise=0.0
+    )
     columns = []
     for stops in GRID_STOPS:
         params = dataclasses.replace(mean_camera, exposure_stops=mean_camera.exposure_stops + stops)
@@ -368,7 +386,7 @@ def _rng_all_ranks(state: TrainState, dist_info: Distributed) -> list[dict[str, 
     if dist_info.world == 1:
         return [mine]
     gathered: list[Any] = [None] * dist_info.world
-    dist.all_gather_object(gathered, {k: (v.cpu() if torch.is_tensor(v) else v) for k, v in mine.items()})
+    dist.all_gather_object(gathered, mine)
     return gathered
 
 
@@ -407,9 +425,12 @@ def train(
     run_dir = Path(run_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if dist_info.main:
-        remove_stale_temporaries(checkpoint_path)
+        remove_stale_temporaries(run_dir)
+        remove_stale_temporaries(run_dir / "snapshots")
     if resume:
         state = load_state(checkpoint_path, device=device, rank=dist_info.rank, world=dist_info.world, config=config)
+        if dist_info.main:
+            _forget_ticks_after(run_dir / STATS_NAME, state.tick)
     else:
         if checkpoint_path.exists():
             raise ValueError(f"{run_dir} already holds a run; resume it with --resume or choose another --out")
@@ -434,7 +455,7 @@ def train(
     writer = _tensorboard(run_dir) if dist_info.main else None
 
     # whole batches: training stops at the first batch boundary at or after total_kimg
-    total_images = math.ceil(train_cfg.total_kimg * 1000 / train_cfg.batch) * train_cfg.batch
+    total_images = math.ceil(round(train_cfg.total_kimg * 1000) / train_cfg.batch) * train_cfg.batch
     tick_images = max(int(train_cfg.tick_kimg * 1000), train_cfg.batch)
     bar = tqdm(
         total=total_images,
@@ -455,7 +476,8 @@ def train(
             real_ldr = source.batch(first, local_batch, flip_generator=state.generators["augment"] if train_cfg.xflip else None)
             d_stats = d_step(state, real_ldr, dist_info)
             g_stats = g_step(state, local_batch, dist_info)
-            ok = d_stats.pop("finite") and g_stats.pop("finite")
+            d_ok, g_ok = d_stats.pop("finite"), g_stats.pop("finite")
+            ok = d_ok and g_ok
             if not ok:
                 state.skipped_steps += 1
                 if train_cfg.nonfinite == "stop" or state.skipped_steps > train_cfg.max_skipped_steps:
@@ -498,6 +520,16 @@ def train(
         if writer is not None:
             writer.close()
     return last
+
+
+def _forget_ticks_after(stats_path: Path, tick: int) -> None:
+    """Drop stats lines logged after the checkpoint a run resumes from (they will be logged again)."""
+    if not stats_path.exists():
+        return
+    lines = stats_path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if line.strip() and json.loads(line)["tick"] <= tick]
+    if len(kept) != len(lines):
+        stats_path.write_text("".join(kept))
 
 
 def _record_tick(
@@ -565,11 +597,10 @@ def _snapshot(state: TrainState, run_dir: Path, dist_info: Distributed, *, check
     rng = _rng_all_ranks(state, dist_info) if checkpoint else []
     if not dist_info.main:
         return
-    kimg = state.images // 1000
     grid = snapshot_grid(state, seed=state.config.train.seed)
-    hdrio.write_ldr(run_dir / "grids" / f"grid-{kimg:06d}kimg.png", grid)
+    hdrio.write_ldr(run_dir / "grids" / f"grid-{state.images:09d}img.png", grid)
     export = {"config": state.config.to_dict(), "G_ema": state.G_ema.state_dict(), "progress": {"images": state.images}}
-    save_checkpoint(run_dir / "snapshots" / f"snapshot-{kimg:06d}kimg.pt", export)
+    save_checkpoint(run_dir / "snapshots" / f"snapshot-{state.images:09d}img.pt", export)
     if checkpoint:
         save_checkpoint(run_dir / CHECKPOINT_NAME, state.to_checkpoint(rng))
     else:

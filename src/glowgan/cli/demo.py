@@ -36,7 +36,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from glowgan.data.synth import SynthSpec, default_camera, read_manifest, synthesize
     from glowgan.generate import generate_images, sample_hdr_batches
     from glowgan.metrics.dynamic_range import dynamic_range_stops_batch
-    from glowgan.train import CHECKPOINT_NAME, train
+    from glowgan.train import CHECKPOINT_NAME, TrainingStopped, train
 
     world_dir, run_dir, samples_dir = args.out / "world", args.out / "run", args.out / "samples"
     print(f"[1/3] photographing the procedural {DEMO_FAMILY} world into {args.count} LDR images")
@@ -56,7 +56,11 @@ def run_demo(args: argparse.Namespace) -> int:
         ],
     )
     resume = (run_dir / CHECKPOINT_NAME).exists()
-    train(config, data=world_dir / "ldr", run_dir=run_dir, resume=resume)
+    try:
+        train(config, data=world_dir / "ldr", run_dir=run_dir, resume=resume)
+    except TrainingStopped as stop:
+        print(f"glowgan demo: training stopped: {stop}")
+        return 3
 
     print(f"[3/3] sampling HDR images into {samples_dir}")
     generator, config = load_generator(run_dir / CHECKPOINT_NAME)

@@ -35,16 +35,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    import torch
-
     from glowgan.checkpoint import load_generator
+    from glowgan.cli.common import resolve_device
     from glowgan.generate import generate_images, interpolate_hdr, parse_seeds, write_interpolation
 
     if args.count is not None and args.count < 1:
         raise ValueError("--count must be at least 1")
     if args.batch < 1:
         raise ValueError("--batch must be at least 1")
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = resolve_device(args.device)
     if args.interpolate is not None:
         pair = parse_seeds(args.interpolate)
         if len(pair) != 2:

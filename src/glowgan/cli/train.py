@@ -64,18 +64,18 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
     import torch.distributed as dist
 
+    from glowgan.checkpoint import load_checkpoint
+    from glowgan.cli.common import resolve_device
     from glowgan.train import CHECKPOINT_NAME, TrainingStopped, train
 
     if args.resume is not None:
         run_dir = args.resume
-        saved = run_dir / "config.json"
         if not (run_dir / CHECKPOINT_NAME).is_file():
             raise ValueError(f"{run_dir}: no {CHECKPOINT_NAME} to resume from")
         if args.preset or args.config:
             raise ValueError("--resume continues a run with its own settings; drop --preset/--config")
-        base = json.loads(saved.read_text())
-        data = args.data or Path(base.get("data", ""))
-        base = {k: v for k, v in base.items() if k in ("model", "camera", "train")}
+        base = load_checkpoint(run_dir / CHECKPOINT_NAME)["config"]  # the settings the weights were trained with
+        data = args.data or _saved_data(run_dir)
         config = load_config(base=base, overrides=_overrides(args))
     else:
         if args.data is None or args.out is None:
@@ -84,11 +84,7 @@ def run_train(args: argparse.Namespace) -> int:
         config = load_config(preset=args.preset or "cpu-32x64", config_file=args.config, overrides=_overrides(args))
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device_name = args.device
-    if device_name == "auto":
-        device_name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device_name)
+    device = resolve_device(args.device, local_rank=int(os.environ.get("LOCAL_RANK", "0")))
     if world > 1:
         if device.type == "cuda":
             torch.cuda.set_device(device)
@@ -109,3 +105,11 @@ def run_train(args: argparse.Namespace) -> int:
         )
     return 0
 
+
+
+def _saved_data(run_dir: Path) -> Path:
+    """The data folder a run was started with (recorded in its config.json)."""
+    try:
+        return Path(json.loads((run_dir / "config.json").read_text())["data"])
+    except (OSError, ValueError, KeyError):
+        raise ValueError(f"{run_dir}: config.json does not say which data the run used; pass --data") from None

@@ -9,7 +9,6 @@ batch with a small thread pool.
 
 from __future__ import annotations
 
-import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,8 +17,6 @@ import torch
 from tqdm import tqdm
 
 from glowgan.data.dataset import ImageFolderDataset
-
-log = logging.getLogger(__name__)
 
 DEFAULT_MAX_PRELOAD_BYTES = 4 << 30
 
@@ -37,15 +34,8 @@ class BatchSource:
         max_preload_bytes: int = DEFAULT_MAX_PRELOAD_BYTES,
         threads: int = 4,
     ) -> None:
-        self.dataset = ImageFolderDataset(data)
-        if len(self.dataset) == 0:
-            raise ValueError(f"{data}: no images to train on; prepare a folder with `glowgan data prepare`")
+        self.dataset = ImageFolderDataset(data, resolution=resolution)  # checks the images' size
         height, width = self.dataset.resolution
-        if (height, width) != tuple(resolution):
-            raise ValueError(
-                f"{data}: images are {height}x{width} but the model is {resolution[0]}x{resolution[1]}; "
-                f"set [model] resolution = [{height}, {width}] or prepare the data at that size"
-            )
         self.seed = seed
         self.device = torch.device(device)
         self._epoch = -1

@@ -43,7 +43,7 @@ class MappingNetwork(nn.Module):
 
     Keeps a running average of w (``w_avg``) for the truncation trick (StyleGAN Sec. 3.1/B):
     ``w' = w_avg + psi (w - w_avg)``. ``w_avg`` moves only when a forward pass is asked to
-    (``update_w_avg=True``, training G steps), by the batch mean with decay ``w_avg_beta``.
+    (``update_w_avg=True``: every training pass of G), by the batch mean with decay ``w_avg_beta``.
     """
 
     def __init__(
@@ -77,9 +77,10 @@ class MappingNetwork(nn.Module):
         z = z * torch.rsqrt(z.square().mean(dim=1, keepdim=True) + 1e-8)
         w = self.layers(z)  # [N, w_dim]
         if update_w_avg:
-            self.w_avg.copy_(w.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+            # float32 even under autocast (the mapping's linear layers then return bfloat16)
+            self.w_avg.copy_(w.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
         if psi != 1.0:
-            w = self.w_avg.lerp(w, psi)
+            w = self.w_avg.lerp(w.float(), psi)
         return w[:, None, :].repeat(1, self.num_ws, 1)  # a real tensor, safe to optimise
 
 
