@@ -71,13 +71,21 @@ def remove_stale_temporaries(folder: Path | str) -> None:
         stale.unlink(missing_ok=True)
 
 
-def load_checkpoint(path: Path | str, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`, refusing anything else with a clear error."""
+def load_checkpoint(
+    path: Path | str,
+    *,
+    map_location: str | torch.device = "cpu",
+    mmap: bool = False,
+) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`, refusing anything else with a clear error.
+
+    ``mmap=True`` maps tensors lazily instead of reading them: cheap when only the config is needed.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found; pass a .pt file written by glowgan train")
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        payload = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as error:  # torch raises many types for torn or foreign files
         raise CheckpointError(
             f"{path}: not a readable glowgan checkpoint ({type(error).__name__}: {str(error).splitlines()[0]}); "

@@ -62,10 +62,15 @@ def hdr_from_latents(
 ) -> torch.Tensor:
     """Linear HDR [N, 3, H, W] for latents ``z`` (a vanilla model's LDR is linearised by the mean CRF)."""
     device = next(generator.parameters()).device
-    image = generator(z.to(device), psi=psi, noise_mode=noise_mode).float()
+    return as_linear_hdr(generator(z.to(device), psi=psi, noise_mode=noise_mode).float(), config)
+
+
+def as_linear_hdr(image: torch.Tensor, config: Config) -> torch.Tensor:
+    """A generator's output [N, 3, H, W] as linear HDR: as is, or a vanilla model's LDR at 8 bits through
+    the mean inverse CRF of the default camera prior."""
     if config.camera.enabled:
         return image
-    return cam.linearize(cam.quantize(image, 8), cam.CameraPrior().mean(image.shape[0], device=device))
+    return cam.linearize(cam.quantize(image, 8), cam.CameraPrior().mean(image.shape[0], device=image.device))
 
 
 def sample_hdr_batches(
@@ -105,10 +110,8 @@ def interpolate_hdr(
     ws = generator.mapping(latents_for_seeds([seed_a, seed_b], generator.z_dim).to(device), psi=psi)
     weights = torch.linspace(0.0, 1.0, frames, device=device).view(-1, 1, 1)
     path = ws[0:1].lerp(ws[1:2], weights)  # [frames, num_ws, w_dim]
-    image = generator.synthesis(path, noise_mode="const").float()
-    if not config.camera.enabled:
-        image = cam.linearize(cam.quantize(image, 8), cam.CameraPrior().mean(frames, device=device))
-    return image.permute(0, 2, 3, 1).cpu().numpy()
+    hdr = as_linear_hdr(generator.synthesis(path, noise_mode="const").float(), config)
+    return hdr.permute(0, 2, 3, 1).cpu().numpy()
 
 
 def write_interpolation(out_dir: Path, frames_hdr: np.ndarray, *, frame_ms: int = 80) -> dict[str, Path]:

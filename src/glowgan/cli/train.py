@@ -74,7 +74,8 @@ def run_train(args: argparse.Namespace) -> int:
             raise ValueError(f"{run_dir}: no {CHECKPOINT_NAME} to resume from")
         if args.preset or args.config:
             raise ValueError("--resume continues a run with its own settings; drop --preset/--config")
-        base = load_checkpoint(run_dir / CHECKPOINT_NAME)["config"]  # the settings the weights were trained with
+        # the settings the weights were trained with (mapped, not read: train() loads the weights)
+        base = load_checkpoint(run_dir / CHECKPOINT_NAME, mmap=True)["config"]
         data = args.data or _saved_data(run_dir)
         config = load_config(base=base, overrides=_overrides(args))
     else:
