@@ -229,6 +229,17 @@ def _gamma_range(crf: str) -> tuple[float, float]:
     return _DISPLAY_GAMMA_RANGE if crf == "gamma" else _GLOWGAN_GAMMA_RANGE
 
 
+def valid_range(crf: str, name: str) -> tuple[float, float]:
+    """The range that ``gamma`` or ``beta`` of a CRF family is kept in (what the prior clamps samples to)."""
+    if crf not in CRF_FAMILIES:
+        raise ValueError(f"camera crf {crf!r} is unknown; choose one of {', '.join(CRF_FAMILIES)}")
+    if name == "gamma":
+        return _gamma_range(crf)
+    if name == "beta":
+        return _GLOWGAN_BETA_RANGE
+    raise ValueError(f"camera parameter {name!r} has no range; expected 'gamma' or 'beta'")
+
+
 def _generator_device(generator: torch.Generator | None) -> torch.device:
     return generator.device if generator is not None else torch.device("cpu")
 

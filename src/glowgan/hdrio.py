@@ -268,6 +268,12 @@ def write_animation(path: str | os.PathLike, frames: list[np.ndarray], *, frame_
 # --------------------------------------------------------------------------------------------
 
 
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write a small text file (e.g. JSON metadata beside an image) atomically, UTF-8."""
+    data = text.encode("utf-8")
+    _atomic_write(path, lambda tmp: _write_bytes(tmp, data))
+
+
 def _read_prefix(path: str | os.PathLike, size: int) -> bytes:
     """The first ``size`` bytes of the file (fewer if it is shorter), with clear OS errors."""
     try:
