@@ -1,0 +1,212 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from glowgan import camera as cam
+from glowgan import hdrio
+from glowgan.checkpoint import build_generator, save_checkpoint
+from glowgan.cli import main
+from glowgan.config import load_config
+from glowgan.encoder import load_encoder, predict, save_encoder, train_encoder
+from glowgan.invert import (
+    InversionOptions,
+    blend,
+    fit_photo,
+    invert_photo,
+    resize_bilinear,
+    saturation_mask,
+)
+
+TINY = ["model.resolution=[16, 32]", "model.z_dim=8", "model.w_dim=8", "model.g_channel_base=64", "model.g_channel_max=8"]
+FAST = InversionOptions(latent_steps=40, tune_steps=10, perceptual="pixel")
+
+
+def tiny_generator(camera_on: bool = True, seed: int = 0):
+    config = load_config(preset="cpu-32x64", overrides=[*TINY, f"camera.enabled={'true' if camera_on else 'false'}"])
+    torch.manual_seed(seed)
+    return build_generator(config).eval().requires_grad_(False), config
+
+
+def photograph(generator, ws, stops, gamma, beta):
+    with torch.no_grad():
+        hdr = generator.synthesis(ws, noise_mode="const")
+    params = cam.CameraParams(exposure_stops=torch.tensor([stops]), gamma=torch.tensor([gamma]), beta=torch.tensor([beta]))
+    return cam.render(hdr, params)[0].permute(1, 2, 0).numpy(), hdr
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_generator()
+
+
+@pytest.fixture()
+def checkpoint(model, tmp_path):
+    generator, config = model
+    path = tmp_path / "g.pt"
+    save_checkpoint(path, {"config": config.to_dict(), "G_ema": generator.state_dict()})
+    return path
+
+
+def test_blend_is_the_linearised_photo_outside_the_mask_exactly():
+    rng = np.random.default_rng(0)
+    photo = torch.from_numpy(rng.uniform(0, 0.95, (1, 3, 20, 30)).astype(np.float32))
+    photo[:, :, 5:9, 10:16] = 1.0  # a clipped highlight
+    photo[:, 0, 12, 3] = 0.98  # inside the soft ramp
+    params = cam.CameraParams(exposure_stops=torch.tensor([0.7]), gamma=torch.tensor([0.85]), beta=torch.tensor([0.55]))
+    generator_hdr = torch.from_numpy(rng.uniform(0.1, 50, (1, 3, 5, 8)).astype(np.float32))
+    hdr, mask = blend(photo, generator_hdr, params)
+    linear = cam.crf_inverse(photo, params)
+    outside = (mask == 0).expand_as(hdr)
+    assert outside.sum() > 0.9 * hdr.numel()
+    assert torch.equal(hdr[outside], linear[outside])
+    assert (mask[0, 0, 5:9, 10:16] == 1).all() and 0 < mask[0, 0, 12, 3] < 1
+    assert (hdr >= linear).all()  # a clipped pixel is never darker than the level it clipped at
+    assert hdr[:, :, 5:9, 10:16].max() > 2  # generator content (>= 0.1 * 2**0.7 ... 50) fills the highlight
+
+
+def test_saturation_mask_follows_the_official_ramp():
+    ldr = torch.tensor([0.5, 0.97, 0.985, 1.0]).view(1, 1, 1, 4).expand(1, 3, 1, 4)
+    assert torch.allclose(saturation_mask(ldr).flatten(), torch.tensor([0.0, 0.0, 0.5, 1.0]), atol=1e-5)
+
+
+def test_resize_bilinear_wraps_panoramas_and_keeps_constants():
+    image = torch.zeros(1, 1, 2, 4)
+    image[..., 0] = 1.0  # the first column; its wrapped neighbour is the last column
+    up = resize_bilinear(image, (4, 8), circular=True)
+    assert up[0, 0, 0, -1] == pytest.approx(0.25)  # the last output column sees the first input column
+    assert resize_bilinear(image, (4, 8), circular=False)[0, 0, 0, -1] == 0.0
+    constant = torch.full((1, 3, 3, 5), 2.5)
+    assert torch.allclose(resize_bilinear(constant, (7, 11)), torch.full((1, 3, 7, 11), 2.5))
+
+
+def test_fit_photo_crops_to_the_generator_aspect(caplog):
+    photo = torch.rand(1, 3, 16, 48)
+    cropped, crop = fit_photo(photo, (16, 32), "crop")
+    assert cropped.shape[2:] == (16, 32) and crop == (0, 8, 16, 32)
+    stretched, none = fit_photo(photo, (16, 32), "stretch")
+    assert stretched is photo and none is None
+    assert "aspect ratio" in caplog.text
+
+
+@pytest.mark.parametrize("truth", [(1.0, 0.8, 0.7), (2.0, 0.95, 0.5)])
+def test_inversion_recovers_a_known_exposure_and_crf(model, truth):
+    """Tolerance: 0.15 stops, 0.05 in gamma, 0.15 in beta, on the generator's own image (at its mean w)."""
+    generator, config = model
+    stops, gamma, beta = truth
+    photo, _ = photograph(generator, generator.mapping.w_avg.expand(1, generator.num_ws, -1), stops, gamma, beta)
+    options = InversionOptions(latent_steps=300, tune_steps=0, perceptual="pixel")
+    result = invert_photo(generator, config, photo, options=options, progress=False)
+    assert result.camera["exposure_stops"] == pytest.approx(stops, abs=0.15)
+    assert result.camera["gamma"] == pytest.approx(gamma, abs=0.05)
+    assert result.camera["beta"] == pytest.approx(beta, abs=0.15)
+    assert result.latent_losses[-1] < 0.01 * result.latent_losses[0]
+
+
+def test_inversion_reduces_its_loss_and_leaves_the_generator_unchanged(model):
+    generator, config = model
+    before = {k: v.clone() for k, v in generator.state_dict().items()}
+    ws = generator.mapping(torch.randn(1, 8, generator=torch.Generator().manual_seed(5)))
+    photo, _ = photograph(generator, ws, 1.5, 0.9, 0.6)
+    options = InversionOptions(latent_steps=150, tune_steps=60, perceptual="pixel", latent_space="w+")
+    result = invert_photo(generator, config, photo, options=options, progress=False)
+    assert np.mean(result.latent_losses[-10:]) < 0.2 * np.mean(result.latent_losses[:10])
+    assert np.mean(result.tune_losses[-10:]) < np.mean(result.tune_losses[:10])  # pivotal tuning helps further
+    assert all(torch.equal(before[k], v) for k, v in generator.state_dict().items())
+    assert result.hdr.shape == photo.shape and result.generator_hdr.shape == (16, 32, 3)
+    assert np.isfinite(result.hdr).all() and result.hdr.min() >= 0
+
+
+def test_native_resolution_output_keeps_the_photo_size(model):
+    generator, config = model
+    ws = generator.mapping.w_avg.expand(1, generator.num_ws, -1)
+    with torch.no_grad():
+        hdr = generator.synthesis(ws, noise_mode="const")
+    big = resize_bilinear(hdr, (64, 128))  # a photo 4x the generator's size
+    params = cam.CameraParams(exposure_stops=torch.tensor([2.5]))
+    photo = cam.quantize(cam.render(big, params), 8)[0].permute(1, 2, 0).numpy()
+    result = invert_photo(generator, config, photo, options=FAST, progress=False)
+    assert result.hdr.shape == (64, 128, 3) and result.mask.shape == (64, 128)
+    linear = cam.crf_inverse(torch.from_numpy(photo).permute(2, 0, 1)[None], _params(result.camera))[0].permute(1, 2, 0)
+    outside = result.mask == 0
+    np.testing.assert_array_equal(result.hdr[outside], linear.numpy()[outside])
+
+
+def _params(record):
+    return cam.CameraParams(
+        exposure_stops=torch.tensor([record["exposure_stops"]]),
+        crf=record["crf"],
+        gamma=torch.tensor([record["gamma"]]),
+        beta=torch.tensor([record["beta"]]),
+    )
+
+
+def test_vanilla_checkpoint_and_bad_photos_are_refused(model):
+    vanilla, vanilla_config = tiny_generator(camera_on=False)
+    photo = np.full((16, 32, 3), 0.5, dtype=np.float32)
+    with pytest.raises(ValueError, match="camera off"):
+        invert_photo(vanilla, vanilla_config, photo, options=FAST, progress=False)
+    generator, config = model
+    for bad, message in [
+        (np.full((16, 32, 4), 0.5, np.float32), "RGB"),
+        (np.full((16, 32, 3), 2.0, np.float32), r"\[0, 1\]"),
+        (np.full((16, 32, 3), np.nan, np.float32), "finite"),
+        (np.full((2, 32, 3), 0.5, np.float32), "at least"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            invert_photo(generator, config, bad, options=FAST, progress=False)
+    grey = invert_photo(generator, config, np.full((16, 32), 0.5, np.float32), options=FAST, progress=False)
+    assert grey.hdr.shape == (16, 32, 3)
+
+
+def test_itm_cli_writes_hdr_mask_preview_and_json(checkpoint, model, tmp_path, capsys):
+    generator, _ = model
+    photo, _ = photograph(generator, generator.mapping.w_avg.expand(1, generator.num_ws, -1), 2.5, 0.9, 0.6)
+    photo_path = tmp_path / "photo.png"
+    hdrio.write_ldr(photo_path, photo[..., 0])  # a grayscale PNG
+    out = tmp_path / "result" / "photo.exr"
+    args = ["itm", str(photo_path), "--ckpt", str(checkpoint), "--out", str(out), "--steps", "30", "--tune-steps", "5", "--loss", "pixel"]
+    assert main(args) == 0
+    assert "exposure" in capsys.readouterr().out
+    hdr = hdrio.read_hdr(out)
+    assert hdr.shape == (16, 32, 3) and np.isfinite(hdr).all()
+    record = json.loads((tmp_path / "result" / "photo.json").read_text())
+    assert record["input"] == "../photo.png" and set(record["camera"]) == {"exposure_stops", "crf", "gamma", "beta"}
+    assert hdrio.read_ldr(tmp_path / "result" / "photo.mask.png").shape == (16, 32, 3)
+    assert hdrio.read_ldr(tmp_path / "result" / "photo.preview.png").shape == (16, 4 * 32 + 3 * 2, 3)
+
+
+def test_itm_cli_errors_are_one_clear_line(checkpoint, tmp_path, capsys):
+    photo_path = tmp_path / "photo.png"
+    hdrio.write_ldr(photo_path, np.full((16, 32, 3), 0.5, np.float32))
+    cases = [
+        (["--ckpt", str(checkpoint), "--out", str(tmp_path / "x.png")], "HDR file"),
+        (["--ckpt", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "x.exr")], "missing.pt"),
+        (["--ckpt", str(photo_path), "--out", str(tmp_path / "x.exr")], "photo.png"),
+    ]
+    for extra, message in cases:
+        assert main(["itm", str(photo_path), *extra, "--steps", "1", "--tune-steps", "0"]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.exr").exists()
+
+
+def test_encoder_learns_and_starts_the_fast_mode(model, checkpoint, tmp_path, capsys):
+    generator, config = model
+    encoder, record = train_encoder(generator, config, steps=60, batch=16, progress=False)
+    losses = record["losses_every_10"]
+    assert losses[-1] < 0.8 * losses[0]
+    path = tmp_path / "encoder.pt"
+    save_encoder(path, encoder, generator, record)
+    loaded = load_encoder(path, generator)
+    photo = np.full((16, 32, 3), 0.4, dtype=np.float32)
+    guess = predict(loaded, generator, config, photo)
+    assert guess.w.shape == (8,) and np.isfinite(guess.exposure_stops)
+    other, _ = tiny_generator(seed=1)
+    with pytest.raises(ValueError, match="different generator"):
+        load_encoder(path, other)
+    out = tmp_path / "fast.exr"
+    photo_path = tmp_path / "photo.png"
+    hdrio.write_ldr(photo_path, photo)
+    assert main(["itm", str(photo_path), "--ckpt", str(checkpoint), "--out", str(out), "--encoder", str(path), "--loss", "pixel", "--steps", "5", "--tune-steps", "2"]) == 0
+    assert json.loads(out.with_suffix(".json").read_text())["encoder"] == str(path)
