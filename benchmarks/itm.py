@@ -1,0 +1,83 @@
+"""Inverse tone mapping against ground truth (issue: HDR generation and unsupervised ITM).
+
+Held-out scenes of the procedural world are photographed like the training set (metering, random
+exposure offset and CRF, clipping, 8 bits), keeping photos whose highlights clip. Each method turns a
+photo back into HDR; scores are PU21-PSNR over the whole image and over the clipped region, after a
+least-squares exposure alignment on the unclipped pixels, and log-PSNR over the clipped region
+(``glowgan.evaluation``). Methods:
+
+- trivial: the photo through the camera prior's mean inverse CRF (clipped pixels stay at the clip level);
+- glowgan: the full recipe (1000 latent/camera steps + 350 pivotal-tuning steps, LPIPS if installed);
+- glowgan-fast: an encoder's prediction followed by 100 + 50 steps (the encoder is trained first if
+  --encoder names a file that does not exist yet).
+
+    python benchmarks/itm.py --ckpt runs/glowgan30/checkpoint.pt --encoder runs/glowgan30/encoder.pt \
+        --count 20 --methods trivial,masia,glowgan,glowgan-fast --json runs/itm.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from glowgan.baselines import get_baseline
+from glowgan.checkpoint import load_generator
+from glowgan.encoder import load_encoder, predict, save_encoder, train_encoder
+from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
+from glowgan.generate import parse_seeds
+from glowgan.invert import InversionOptions, invert_photo
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ckpt", type=Path, required=True, help="GlowGAN checkpoint (camera on)")
+    parser.add_argument("--encoder", type=Path, help="encoder for the fast mode (trained and written here if missing)")
+    parser.add_argument("--encoder-minutes", type=float, default=10.0)
+    parser.add_argument("--family", default="sky")
+    parser.add_argument("--seeds", default="0-99", help="held-out scene seeds; photos that do not clip are skipped")
+    parser.add_argument("--count", type=int, default=20, help="use the first COUNT photos that clip")
+    parser.add_argument("--scale", type=int, default=1, help="photos at this multiple of the generator's resolution")
+    parser.add_argument("--loss", default="auto", choices=("auto", "lpips", "msssim", "pixel"))
+    parser.add_argument("--methods", default="trivial,glowgan,glowgan-fast", help="also: any glowgan.baselines name")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    generator, config = load_generator(args.ckpt)
+    height, width = generator.img_resolution
+    photos = held_out_photos(args.family, parse_seeds(args.seeds), size=(height * args.scale, width * args.scale))
+    photos = photos[: args.count]
+    full = InversionOptions(perceptual=args.loss)
+    fast = InversionOptions(latent_steps=100, tune_steps=50, perceptual=args.loss)
+    methods = {
+        "trivial": get_baseline("trivial"),
+        "glowgan": lambda ldr: invert_photo(generator, config, ldr, options=full, progress=False).hdr,
+    }
+    wanted = args.methods.split(",")
+    if "glowgan-fast" in wanted:
+        if args.encoder is None:
+            parser.error("glowgan-fast needs --encoder")
+        if not args.encoder.exists():
+            encoder, record = train_encoder(generator, config, steps=None, minutes=args.encoder_minutes)
+            save_encoder(args.encoder, encoder, generator, record)
+            print(f"trained an encoder for {record['steps']} steps ({record['seconds']:.0f} s): {args.encoder}")
+        encoder = load_encoder(args.encoder, generator)
+        methods["glowgan-fast"] = lambda ldr: invert_photo(
+            generator, config, ldr, options=fast, initial=predict(encoder, generator, config, ldr), progress=False
+        ).hdr
+    methods = {name: methods[name] if name in methods else get_baseline(name) for name in wanted}
+    summary = summarise(evaluate_methods(methods, photos))
+    clipped = sum(p.clipped.mean() for p in photos) / len(photos)
+    print(f"\n{len(photos)} held-out {args.family} photos at {width * args.scale}x{height * args.scale}, "
+          f"{100 * clipped:.1f} % of pixels clipped on average")
+    print(format_table(summary))
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "per_image": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Inverse tone mapping against ground truth: held-out photos from the procedural world, and their scores.
+
+The procedural world (``glowgan.data.world``) gives HDR scenes; they are photographed like a
+synthetic training set (``glowgan.data.synth``: metering, a random exposure offset, a random CRF,
+clipping, 8 bits). A method turns the photo back into HDR; its result is scored against the scene
+after a least-squares exposure alignment (in log luminance, ``metrics.fidelity.align_exposure``) on
+the pixels the photo did not clip, since inverse tone mapping recovers radiance only up to the
+camera's exposure:
+
+- PU21-PSNR (Mantiuk & Azimi 2021) over the whole image and over the **clipped region** only (the
+  pixels where the scene exceeded the photo's clip level in some channel: what the method had to
+  invent), with the clip level shown at 100 cd/m² (``metrics.fidelity.to_display_nits``; PU21 stops
+  at 10,000 cd/m², 100x the clip level);
+- log-PSNR over the clipped region, and the error there in stops (RMSE and mean of
+  ``log2(estimate / truth)``, all channels; a negative bias means highlights too dark), which has no
+  upper cut-off;
+- the RMSE in stops over the unclipped pixels (how well the rest of the photo is linearised);
+- seconds per image.
+
+Held-out scenes are scene seeds 0, 1, 2, ... (camera seed = scene seed). Training sets never use
+them: ``glowgan data synth`` draws 64-bit scene seeds from ``SeedSequence([seed, index])``, and the
+supervised U-Net trains on scene seeds from 1,000,000 up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from tqdm import tqdm
+
+from glowgan.baselines.supervised import world_pairs
+from glowgan.metrics.fidelity import align_exposure, psnr_log, psnr_pu21, to_display_nits
+
+# A photo enters an evaluation only if at least this fraction of its pixels clipped.
+MIN_CLIPPED_FRACTION = 0.002
+# Keeps log2 finite where an estimate is black.
+_LOG_FLOOR = 1e-12
+
+ItmMethod = Callable[[np.ndarray], np.ndarray]  # ldr [H, W, 3] in [0, 1] -> hdr [H, W, 3], any scale
+
+
+@dataclass
+class HeldOutPhoto:
+    seed: int
+    ldr: np.ndarray  # [H, W, 3] float32 in [0, 1], 8-bit values
+    hdr: np.ndarray  # [H, W, 3] float32, the scene (ground truth), scaled so the photo clips at 1
+    clipped: np.ndarray  # [H, W] bool: the scene reaches the clip level in some channel
+
+
+def held_out_photos(
+    family: str,
+    seeds: Sequence[int],
+    *,
+    size: tuple[int, int],
+    min_clipped: float = MIN_CLIPPED_FRACTION,
+) -> list[HeldOutPhoto]:
+    """Photos of scenes ``seeds`` whose highlights clip (at least ``min_clipped`` of the pixels), in order."""
+    height, width = size
+    photos: list[HeldOutPhoto] = []
+    for start in range(0, len(seeds), 32):
+        chunk = [int(seed) for seed in seeds[start : start + 32]]
+        ldr, hdr = world_pairs(family, chunk, height=height, width=width)  # hdr: clip level 1
+        for seed, photo, scene in zip(chunk, ldr, hdr):
+            clipped = scene.max(axis=-1) >= 1.0
+            if clipped.mean() >= min_clipped:
+                photos.append(HeldOutPhoto(seed, photo, scene, clipped))
+    if not photos:
+        raise ValueError(f"none of the {len(seeds)} held-out {family} photos clips; give more seeds")
+    return photos
+
+
+def score(test_hdr: np.ndarray, photo: HeldOutPhoto) -> dict[str, float]:
+    """Scores of one reconstruction (see the module docstring), after exposure alignment."""
+    if test_hdr.shape != photo.hdr.shape:
+        raise ValueError(f"reconstruction has shape {test_hdr.shape}, the scene {photo.hdr.shape}")
+    unclipped = ~photo.clipped & (photo.ldr.max(axis=-1) > 0)
+    gain = align_exposure(test_hdr, photo.hdr, mask=unclipped)
+    test = to_display_nits(gain * test_hdr, white=1.0)
+    reference = to_display_nits(photo.hdr, white=1.0)
+    error_stops = np.log2(np.maximum(gain * test_hdr, _LOG_FLOOR)) - np.log2(np.maximum(photo.hdr, _LOG_FLOOR))
+    return {
+        "pu21_psnr": psnr_pu21(test, reference),
+        "pu21_psnr_clipped": psnr_pu21(test, reference, mask=photo.clipped),
+        "log_psnr_clipped": psnr_log(test, reference, mask=photo.clipped),
+        "clipped_rmse_stops": float(np.sqrt(np.mean(np.square(error_stops[photo.clipped])))),
+        "clipped_bias_stops": float(np.mean(error_stops[photo.clipped])),
+        "unclipped_rmse_stops": float(np.sqrt(np.mean(np.square(error_stops[unclipped])))),
+    }
+
+
+def evaluate_methods(
+    methods: dict[str, ItmMethod],
+    photos: Sequence[HeldOutPhoto],
+    *,
+    progress: bool = True,
+) -> dict[str, dict[str, list[float]]]:
+    """Run every method on every photo; per method, lists of scores and seconds (one entry per photo)."""
+    results: dict[str, dict[str, list[float]]] = {}
+    with tqdm(total=len(methods) * len(photos), unit="img", desc="evaluating", disable=not progress) as bar:
+        for name, method in methods.items():
+            bar.set_postfix(method=name)
+            rows: dict[str, list[float]] = {"seconds": []}
+            for photo in photos:
+                started = time.perf_counter()
+                hdr = method(photo.ldr)
+                rows["seconds"].append(time.perf_counter() - started)
+                for key, value in score(hdr, photo).items():
+                    rows.setdefault(key, []).append(value)
+                bar.update(1)
+            results[name] = rows
+    return results
+
+
+def summarise(results: dict[str, dict[str, list[float]]]) -> dict[str, dict[str, float]]:
+    """Mean of every score (infinite PSNRs of exact reconstructions are capped at 100 dB) per method."""
+    return {
+        name: {key: float(np.mean(np.minimum(values, 100.0))) for key, values in rows.items()}
+        for name, rows in results.items()
+    }
+
+
+SUMMARY_COLUMNS = (
+    ("pu21_psnr", "PU21 dB", ".2f"),
+    ("pu21_psnr_clipped", "PU21 clipped", ".2f"),
+    ("clipped_rmse_stops", "clipped RMSE st", ".2f"),
+    ("clipped_bias_stops", "clipped bias st", "+.2f"),
+    ("unclipped_rmse_stops", "rest RMSE st", ".2f"),
+    ("seconds", "s/image", ".3g"),
+)
+
+
+def format_table(summary: dict[str, dict[str, float]]) -> str:
+    """A Markdown table of :func:`summarise`'s output, one row per method."""
+    header = "| method | " + " | ".join(title for _, title, _ in SUMMARY_COLUMNS) + " |"
+    lines = [header, "|" + "---|" * (len(SUMMARY_COLUMNS) + 1)]
+    for name, row in summary.items():
+        lines.append(f"| {name} | " + " | ".join(format(row[key], spec) for key, _, spec in SUMMARY_COLUMNS) + " |")
+    return "\n".join(lines)

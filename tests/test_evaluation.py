@@ -1,0 +1,43 @@
+import numpy as np
+import pytest
+
+from glowgan.baselines import get_baseline
+from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, score, summarise
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return held_out_photos("sky", range(12), size=(16, 32))
+
+
+def test_held_out_photos_clip_and_are_deterministic(photos):
+    assert photos and all(p.clipped.mean() >= 0.002 for p in photos)
+    again = held_out_photos("sky", [photos[0].seed], size=(16, 32))[0]
+    np.testing.assert_array_equal(again.ldr, photos[0].ldr)
+    for photo in photos:  # the photo clips where the scene reaches its clip level
+        assert photo.ldr[photo.clipped].max() == 1.0
+        assert (photo.ldr.max(axis=-1)[~photo.clipped] < 1.0).all()
+
+
+def test_scores_reward_the_truth_and_punish_the_clip(photos):
+    photo = photos[0]
+    perfect = score(3.0 * photo.hdr, photo)  # any exposure: the alignment removes it
+    assert perfect["pu21_psnr"] > 80 and perfect["clipped_rmse_stops"] < 1e-4
+    trivial = score(get_baseline("trivial")(photo.ldr), photo)
+    assert trivial["pu21_psnr_clipped"] < perfect["pu21_psnr_clipped"] - 10
+    assert trivial["clipped_bias_stops"] < 0  # highlights left at the clip level are too dark
+    brighter = photo.ldr.astype(np.float64).copy()
+    brighter[photo.clipped] = 8.0
+    assert score(brighter, photo)["clipped_bias_stops"] > trivial["clipped_bias_stops"]
+    with pytest.raises(ValueError, match="shape"):
+        score(photo.hdr[:8], photo)
+
+
+def test_evaluate_methods_summary_and_table(photos):
+    methods = {"trivial": get_baseline("trivial"), "truth": lambda ldr: next(p.hdr for p in photos if p.ldr is ldr)}
+    results = evaluate_methods(methods, photos[:3], progress=False)
+    assert len(results["trivial"]["pu21_psnr"]) == 3
+    summary = summarise(results)
+    assert summary["truth"]["pu21_psnr"] == 100.0  # inf capped
+    table = format_table(summary)
+    assert table.count("\n") == 3 and "| truth |" in table
