@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from glowgan.camera import CameraPrior
-from glowgan.config import Config, load_config, parse_override, preset_names
+from glowgan.config import Config, load_config, parse_override
+from glowgan.presets import preset_names
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "glowgan"
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from glowgan.camera import CameraPrior
+from glowgan.presets import preset_names
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -197,10 +198,6 @@ def validate(config: Config) -> None:
         raise ValueError(f"[train] max_minutes must be >= 0 (0: no limit), got {train.max_minutes}")
     if train.r1_interval < 1 or train.snapshot_ticks < 1 or train.grid_size < 1:
         raise ValueError("[train] r1_interval, snapshot_ticks and grid_size must be >= 1")
-
-
-def preset_names() -> list[str]:
-    return sorted(p.name[: -len(".toml")] for p in resources.files(PRESET_PACKAGE).iterdir() if p.name.endswith(".toml"))
 
 
 def read_toml(path: Path) -> dict[str, Any]:

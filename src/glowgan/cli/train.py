@@ -7,7 +7,7 @@ import json
 import os
 from pathlib import Path
 
-from glowgan.config import load_config, preset_names
+from glowgan.presets import preset_names
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -66,6 +66,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     from glowgan.checkpoint import load_checkpoint
     from glowgan.cli.common import resolve_device
+    from glowgan.config import load_config
     from glowgan.train import CHECKPOINT_NAME, TrainingStopped, train
 
     if args.resume is not None:
