@@ -25,8 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -309,16 +307,7 @@ def _write_summary(
         "warning": warning,
         "maps": [asdict(record) for record in records],
     }
-    path = out_dir / SUMMARY_NAME
-    tmp = out_dir / f".{SUMMARY_NAME}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(summary, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    hdrio.write_text(out_dir / SUMMARY_NAME, json.dumps(summary, indent=1))
     return summary
 
 

@@ -21,7 +21,6 @@ import json
 import logging
 import math
 import os
-import secrets
 import shutil
 import tempfile
 import time
@@ -261,14 +260,5 @@ def _check_output(root: Path, settings: dict[str, Any]) -> None:
 
 def _write_report(root: Path, body: dict[str, Any]) -> None:
     """Write ``prepare.json`` atomically."""
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / REPORT_NAME
-    tmp = root / f".{REPORT_NAME}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"format": REPORT_FORMAT, "version": REPORT_VERSION, **body}, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    report = {"format": REPORT_FORMAT, "version": REPORT_VERSION, **body}
+    hdrio.write_text(root / REPORT_NAME, json.dumps(report, indent=1, sort_keys=True))

@@ -36,7 +36,6 @@ import json
 import logging
 import math
 import os
-import secrets
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -423,14 +422,4 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _write_manifest(root: Path, header: dict[str, Any], records: list[dict[str, Any]]) -> None:
     """Write the whole manifest atomically (temporary file, fsync, rename)."""
-    root.mkdir(parents=True, exist_ok=True)
-    path = root / MANIFEST_NAME
-    tmp = root / f".{MANIFEST_NAME}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("".join(json.dumps(item, sort_keys=True) + "\n" for item in [header, *records]))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    hdrio.write_text(root / MANIFEST_NAME, "".join(json.dumps(item, sort_keys=True) + "\n" for item in [header, *records]))
