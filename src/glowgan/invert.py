@@ -289,18 +289,28 @@ class _CameraFit(torch.nn.Module):
 
 
 class _ImageLoss(torch.nn.Module):
-    """Perceptual distance plus ``pixel_weight`` x MSE between LDR images [N, 3, H, W] in [0, 1]."""
+    """Distance of LDR images [1, 3, h, w] in [0, 1] to a fixed target: perceptual + ``pixel_weight`` x MSE.
 
-    def __init__(self, kind: str, pixel_weight: float):
+    LPIPS features of the target are computed once.
+    """
+
+    def __init__(self, kind: str, pixel_weight: float, target_ldr: torch.Tensor):
         super().__init__()
-        self.perceptual = None if kind == "pixel" else perceptual_loss(kind)
+        self.perceptual = None if kind == "pixel" else perceptual_loss(kind).to(target_ldr.device)
         self.name = "pixel" if self.perceptual is None else self.perceptual.kind
         self.pixel_weight = pixel_weight
+        self.target_ldr = target_ldr
+        self.target_units = None
+        if self.name == "lpips":
+            with torch.no_grad():
+                self.target_units = self.perceptual.unit_features(target_ldr)
 
-    def forward(self, ldr: torch.Tensor, target_ldr: torch.Tensor) -> torch.Tensor:
-        loss = self.pixel_weight * (ldr - target_ldr).square().mean()
-        if self.perceptual is not None:
-            loss = loss + self.perceptual(ldr, target_ldr).mean()
+    def forward(self, ldr: torch.Tensor) -> torch.Tensor:
+        loss = self.pixel_weight * (ldr - self.target_ldr).square().mean()
+        if self.target_units is not None:
+            loss = loss + self.perceptual.distance_to_features(ldr, self.target_units).mean()
+        elif self.perceptual is not None:
+            loss = loss + self.perceptual(ldr, self.target_ldr).mean()
         return loss
 
 
@@ -323,13 +333,13 @@ def invert_photo(
     device = generator.mapping.w_avg.device
     seconds: dict[str, float] = {}
     rng = torch.Generator(device="cpu").manual_seed(options.seed)
-    loss_fn = _ImageLoss(options.perceptual, options.pixel_weight).to(device)
 
     # 1. Target: the photo on the generator's grid; saturation is judged at full resolution later.
     started = time.perf_counter()
     photo = photo_tensor(photo_ldr).to(device)  # [1, 3, H, W] ldr
     photo, crop = fit_photo(photo, generator.img_resolution, options.fit)
     target_ldr = downsample(photo, generator.img_resolution)  # [1, 3, h, w]
+    loss_fn = _ImageLoss(options.perceptual, options.pixel_weight, target_ldr)
     # 2. Latent and camera.
     tuned = copy.deepcopy(generator).eval().requires_grad_(False)
     spread = w_spread(tuned, generator_seed=options.seed)
@@ -404,7 +414,7 @@ def _fit_latent_and_camera(
         noise = torch.randn(w.shape, generator=rng).to(w.device) * noise_scale
         ws = (w + noise).expand(1, generator.num_ws, -1)
         ldr = cam.render(generator.synthesis(ws, noise_mode="const").float(), camera_fit.params())
-        image_loss = loss_fn(ldr, target_ldr)
+        image_loss = loss_fn(ldr)
         loss = image_loss + options.crf_prior_weight * camera_fit.log_prior()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -436,7 +446,7 @@ def _pivotal_tuning(
     losses: list[float] = []
     for _ in tqdm(range(options.tune_steps), desc="tuning", unit="step", disable=not progress, leave=False):
         ldr = cam.render(tuned.synthesis(ws_pivot, noise_mode="const").float(), params)
-        image_loss = loss_fn(ldr, target_ldr)
+        image_loss = loss_fn(ldr)
         loss = image_loss
         if options.locality_weight > 0:
             loss = loss + options.locality_weight * _locality_loss(tuned, original, ws_pivot, spread, options, rng)
