@@ -12,7 +12,7 @@ least-squares exposure alignment on the unclipped pixels, and log-PSNR over the 
   --encoder names a file that does not exist yet).
 
     python benchmarks/itm.py --ckpt runs/glowgan30/checkpoint.pt --encoder runs/glowgan30/encoder.pt \
-        --count 20 --methods trivial,masia,glowgan,glowgan-fast --json runs/itm.json
+        --count 20 --methods trivial,masia,unet=runs/unet/checkpoint.pt,glowgan,glowgan-fast --json runs/itm.json
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20, help="use the first COUNT photos that clip")
     parser.add_argument("--scale", type=int, default=1, help="photos at this multiple of the generator's resolution")
     parser.add_argument("--loss", default="auto", choices=("auto", "lpips", "msssim", "pixel"))
-    parser.add_argument("--methods", default="trivial,glowgan,glowgan-fast", help="also: any glowgan.baselines name")
+    parser.add_argument("--methods", default="trivial,glowgan,glowgan-fast", help="also any glowgan.baselines name; unet=CKPT for the U-Net")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -69,7 +69,11 @@ def main() -> None:
         methods["glowgan-fast"] = lambda ldr: invert_photo(
             generator, config, ldr, options=fast, initial=predict(encoder, generator, config, ldr), progress=False
         ).hdr
-    methods = {name: methods[name] if name in methods else get_baseline(name) for name in wanted}
+    chosen = {}
+    for item in wanted:
+        name, _, ckpt = item.partition("=")  # e.g. unet=runs/unet/checkpoint.pt
+        chosen[name] = methods[name] if name in methods else get_baseline(name, **({"ckpt": ckpt} if ckpt else {}))
+    methods = chosen
     summary = summarise(evaluate_methods(methods, photos))
     clipped = sum(p.clipped.mean() for p in photos) / len(photos)
     print(f"\n{len(photos)} held-out {args.family} photos at {width * args.scale}x{height * args.scale}, "
