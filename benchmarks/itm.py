@@ -25,7 +25,7 @@ import torch
 
 from glowgan.baselines import get_baseline
 from glowgan.checkpoint import load_generator
-from glowgan.encoder import load_encoder, predict, save_encoder, train_encoder
+from glowgan.encoder import guesser, load_encoder, save_encoder, train_encoder
 from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
 from glowgan.invert import InversionOptions, invert_photo
@@ -67,14 +67,15 @@ def main() -> None:
             print(f"trained an encoder for {record['steps']} steps ({record['seconds']:.0f} s): {args.encoder}")
         encoder = load_encoder(args.encoder, generator)
         methods["glowgan-fast"] = lambda ldr: invert_photo(
-            generator, config, ldr, options=fast, initial=predict(encoder, generator, config, ldr), progress=False
+            generator, config, ldr, options=fast, initial=guesser(encoder), progress=False
         ).hdr
     chosen = {}
     for item in wanted:
         name, _, ckpt = item.partition("=")  # e.g. unet=runs/unet/checkpoint.pt
         chosen[name] = methods[name] if name in methods else get_baseline(name, **({"ckpt": ckpt} if ckpt else {}))
     methods = chosen
-    summary = summarise(evaluate_methods(methods, photos))
+    results = evaluate_methods(methods, photos)
+    summary = summarise(results)
     clipped = sum(p.clipped.mean() for p in photos) / len(photos)
     print(f"\n{len(photos)} held-out {args.family} photos at {width * args.scale}x{height * args.scale}, "
           f"{100 * clipped:.1f} % of pixels clipped on average")

@@ -14,9 +14,9 @@ def test_held_out_photos_clip_and_are_deterministic(photos):
     assert photos and all(p.clipped.mean() >= 0.002 for p in photos)
     again = held_out_photos("sky", [photos[0].seed], size=(16, 32))[0]
     np.testing.assert_array_equal(again.ldr, photos[0].ldr)
-    for photo in photos:  # the photo clips where the scene reaches its clip level
-        assert photo.ldr[photo.clipped].max() == 1.0
-        assert (photo.ldr.max(axis=-1)[~photo.clipped] < 1.0).all()
+    for photo in photos:  # clipped: saturated in the photo, which includes every pixel at the clip level
+        assert (photo.ldr.max(axis=-1)[photo.clipped] == 1.0).all()
+        assert (photo.hdr.max(axis=-1)[~photo.clipped] < 1.0).all()
 
 
 def test_scores_reward_the_truth_and_punish_the_clip(photos):

@@ -9,7 +9,7 @@ from glowgan import hdrio
 from glowgan.checkpoint import build_generator, save_checkpoint
 from glowgan.cli import main
 from glowgan.config import load_config
-from glowgan.encoder import load_encoder, predict, save_encoder, train_encoder
+from glowgan.encoder import guesser, load_encoder, predict, save_encoder, train_encoder
 from glowgan.invert import (
     InversionOptions,
     _ImageLoss,
@@ -25,8 +25,8 @@ TINY = ["model.resolution=[16, 32]", "model.z_dim=8", "model.w_dim=8", "model.g_
 FAST = InversionOptions(latent_steps=40, tune_steps=10, perceptual="pixel")
 
 
-def tiny_generator(camera_on: bool = True, seed: int = 0):
-    config = load_config(preset="cpu-32x64", overrides=[*TINY, f"camera.enabled={'true' if camera_on else 'false'}"])
+def tiny_generator(camera_on: bool = True, seed: int = 0, extra: tuple[str, ...] = ()):
+    config = load_config(preset="cpu-32x64", overrides=[*TINY, f"camera.enabled={'true' if camera_on else 'false'}", *extra])
     torch.manual_seed(seed)
     return build_generator(config).eval().requires_grad_(False), config
 
@@ -86,7 +86,7 @@ def test_resize_bilinear_wraps_panoramas_and_keeps_constants():
 def test_fit_photo_crops_to_the_generator_aspect(caplog):
     photo = torch.rand(1, 3, 16, 48)
     cropped, crop = fit_photo(photo, (16, 32), "crop")
-    assert cropped.shape[2:] == (16, 32) and crop == (0, 8, 16, 32)
+    assert cropped.shape[2:] == (16, 32) and crop == {"top": 0, "left": 8, "height": 16, "width": 32}
     stretched, none = fit_photo(photo, (16, 32), "stretch")
     assert stretched is photo and none is None
     assert "aspect ratio" in caplog.text
@@ -203,8 +203,11 @@ def test_encoder_learns_and_starts_the_fast_mode(model, checkpoint, tmp_path, ca
     save_encoder(path, encoder, generator, record)
     loaded = load_encoder(path, generator)
     photo = np.full((16, 32, 3), 0.4, dtype=np.float32)
-    guess = predict(loaded, generator, config, photo)
+    guess = predict(loaded, photo)
     assert guess.w.shape == (8,) and np.isfinite(guess.exposure_stops)
+    assert torch.equal(guess.w, predict(encoder, photo).w)  # the normalisation travels with the file
+    fixed = invert_photo(generator, config, photo, options=InversionOptions(latent_steps=3, tune_steps=0, perceptual="pixel", estimate_crf=False), initial=guesser(loaded), progress=False)
+    assert (fixed.camera["gamma"], fixed.camera["beta"]) == pytest.approx((0.9, 0.6))  # --fixed-crf: the prior's mean
     other, _ = tiny_generator(seed=1)
     with pytest.raises(ValueError, match="different generator"):
         load_encoder(path, other)
@@ -226,3 +229,53 @@ def test_lpips_loss_with_a_cached_target_equals_plain_lpips():
     image.requires_grad_(True)
     loss(image).backward()
     assert torch.isfinite(image.grad).all() and image.grad.abs().sum() > 0
+
+
+def test_the_generator_content_fills_the_mask_at_the_found_exposure(model):
+    """End to end: inside the mask the output is the generator's image times 2**stops (upsampled)."""
+    generator, config = model
+    ws = generator.mapping.w_avg.expand(1, generator.num_ws, -1)
+    with torch.no_grad():
+        hdr = generator.synthesis(ws, noise_mode="const")
+    stops = 3.0
+    photo = cam.render(resize_bilinear(hdr, (32, 64), circular=True), cam.CameraParams(exposure_stops=torch.tensor([stops])))
+    photo = photo[0].permute(1, 2, 0).numpy()
+    options = InversionOptions(latent_steps=200, tune_steps=0, perceptual="pixel", estimate_crf=False)
+    result = invert_photo(generator, config, photo, options=options, progress=False)
+    expected = resize_bilinear(hdr.log2(), (32, 64), circular=True).exp2()[0].permute(1, 2, 0).numpy() * 2**stops
+    inside = result.mask == 1
+    assert inside.sum() > 20
+    error_stops = np.abs(np.log2(result.hdr[inside] / expected[inside]))
+    assert np.median(error_stops) < 0.2 and result.hdr[inside].max() > 1.5  # highlights above the clip level
+
+
+def test_crop_fit_end_to_end(model, checkpoint, tmp_path):
+    generator, config = model
+    photo = np.random.default_rng(0).uniform(0.1, 0.9, (16, 48, 3)).astype(np.float32)
+    result = invert_photo(generator, config, photo, options=InversionOptions(latent_steps=5, tune_steps=0, perceptual="pixel", fit="crop"), progress=False)
+    assert result.hdr.shape == (16, 32, 3) and result.crop == {"top": 0, "left": 8, "height": 16, "width": 32}
+    from glowgan.invert import preview_sheet
+
+    assert preview_sheet(photo, result).shape == (16, 4 * 32 + 3 * 2, 3)
+    with pytest.raises(ValueError, match="cropped"):
+        invert_photo(generator, config, np.full((4, 6, 3), 0.5, np.float32), options=InversionOptions(fit="crop"), progress=False)
+
+
+def test_relu_generators_invert_without_nan():
+    generator, config = tiny_generator(extra=("model.hdr_activation=relu",))
+    photo = np.random.default_rng(1).uniform(0.0, 1.0, (16, 32, 3)).astype(np.float32)
+    result = invert_photo(generator, config, photo, options=InversionOptions(latent_steps=5, tune_steps=10, perceptual="pixel"), progress=False)
+    assert np.isfinite(result.tune_losses).all() and np.isfinite(result.hdr).all()
+
+
+def test_bad_options_and_guesses_are_refused(model):
+    generator, config = model
+    with pytest.raises(ValueError, match="finite"):
+        InversionOptions(latent_lr=float("inf"))
+    from glowgan.invert import InitialGuess
+
+    bad = InitialGuess(w=torch.zeros(5), exposure_stops=0.0, gamma=0.9, beta=0.6)
+    with pytest.raises(ValueError, match="initial w"):
+        invert_photo(generator, config, np.full((16, 32, 3), 0.5, np.float32), options=FAST, initial=bad, progress=False)
+    with pytest.raises(ValueError, match="first step"):
+        train_encoder(generator, config, steps=None, minutes=1e-9, progress=False)

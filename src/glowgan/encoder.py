@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +28,70 @@ from tqdm import tqdm
 from glowgan import camera as cam
 from glowgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from glowgan.config import Config
-from glowgan.invert import InitialGuess, check_generator, downsample, photo_tensor, w_spread
+from glowgan.invert import InitialGuess, check_generator, downsample, fit_photo, photo_tensor, w_spread
 from glowgan.models.generator import Generator
 
 ENCODER_KIND = "glowgan-itm-encoder"
-ENCODER_VERSION = 1
+ENCODER_VERSION = 2
 # Camera outputs: exposure stops, gamma, beta.
 CAMERA_OUTPUTS = 3
-# Spreads used to normalise camera targets whose prior spread is 0 (a fixed CRF).
-_UNIT = 1.0
+
+
+class _Normaliser:
+    """Maps (w, camera) to the encoder's unit-scale targets and back; stored with the encoder."""
+
+    def __init__(self, w_avg: torch.Tensor, w_scale: float, means: list[float], stds: list[float], crf: str):
+        self.w_avg = w_avg.detach()
+        self.w_scale = float(w_scale)
+        self.means = torch.tensor(means, dtype=torch.float32)
+        self.stds = torch.tensor([s if s > 0 else 1.0 for s in stds], dtype=torch.float32)  # a fixed CRF: unit
+        self.crf = crf
+
+    @classmethod
+    def for_generator(cls, generator: Generator, prior: cam.CameraPrior, spread: float) -> _Normaliser:
+        return cls(
+            generator.mapping.w_avg,
+            spread / math.sqrt(generator.w_dim),
+            [prior.exposure_mean_stops, prior.gamma_mean, prior.beta_mean],
+            [prior.exposure_std_stops, prior.gamma_std, prior.beta_std],
+            prior.crf,
+        )
+
+    def state(self) -> dict[str, Any]:
+        return {"w_avg": self.w_avg.cpu(), "w_scale": self.w_scale, "means": self.means.tolist(), "stds": self.stds.tolist(), "crf": self.crf}
+
+    def targets(self, w: torch.Tensor, params: cam.CameraParams) -> torch.Tensor:
+        camera = torch.stack([params.exposure_stops, params.gamma, params.beta], dim=1)  # [N, 3]
+        device = w.device
+        return torch.cat([(w - self.w_avg) / self.w_scale, (camera - self.means.to(device)) / self.stds.to(device)], dim=1)
+
+    def guess(self, prediction: torch.Tensor) -> InitialGuess:  # prediction [w_dim + 3]
+        w = self.w_avg.to(prediction.device) + prediction[:-CAMERA_OUTPUTS] * self.w_scale
+        stops, gamma, beta = (prediction[-CAMERA_OUTPUTS:].cpu() * self.stds + self.means).tolist()
+        gamma = min(max(gamma, cam.valid_range(self.crf, "gamma")[0]), cam.valid_range(self.crf, "gamma")[1])
+        beta = min(max(beta, cam.valid_range(self.crf, "beta")[0]), cam.valid_range(self.crf, "beta")[1])
+        return InitialGuess(w=w, exposure_stops=stops, gamma=gamma, beta=beta)
 
 
 class LatentEncoder(nn.Module):
     """LDR photo [N, 3, h, w] in [0, 1] -> normalised (w, camera) [N, w_dim + 3].
 
     Strided 3x3 convolutions halve the image until its shorter side is 4 pixels, then a global
-    average and a linear layer; any generator resolution (non-square too) works.
+    average and a linear layer; any generator resolution (non-square too) works. ``normaliser`` maps
+    its outputs back to a latent and a camera.
     """
 
-    def __init__(self, resolution: tuple[int, int], w_dim: int, *, channels: int = 32, max_channels: int = 256):
+    def __init__(
+        self,
+        resolution: tuple[int, int],
+        w_dim: int,
+        normaliser: _Normaliser,
+        *,
+        channels: int = 32,
+        max_channels: int = 256,
+    ):
         super().__init__()
+        self.normaliser = normaliser
         layers: list[nn.Module] = [nn.Conv2d(3, channels, 3, padding=1), nn.LeakyReLU(0.2)]
         size, width = min(resolution), channels
         while size > 4:
@@ -63,30 +108,6 @@ class LatentEncoder(nn.Module):
 
     def forward(self, ldr: torch.Tensor) -> torch.Tensor:  # [N, w_dim + 3]
         return self.head(self.features(ldr * 2 - 1).mean(dim=(2, 3)))
-
-
-class _Normaliser:
-    """Maps (w, camera) to the encoder's unit-scale targets and back."""
-
-    def __init__(self, generator: Generator, prior: cam.CameraPrior, spread: float):
-        self.w_avg = generator.mapping.w_avg.detach()
-        self.w_scale = spread / math.sqrt(generator.w_dim)
-        self.means = torch.tensor([prior.exposure_mean_stops, prior.gamma_mean, prior.beta_mean])
-        stds = [prior.exposure_std_stops, prior.gamma_std, prior.beta_std]
-        self.stds = torch.tensor([s if s > 0 else _UNIT for s in stds])
-        self.prior = prior
-
-    def targets(self, w: torch.Tensor, params: cam.CameraParams) -> torch.Tensor:
-        camera = torch.stack([params.exposure_stops, params.gamma, params.beta], dim=1)  # [N, 3]
-        device = w.device
-        return torch.cat([(w - self.w_avg) / self.w_scale, (camera - self.means.to(device)) / self.stds.to(device)], dim=1)
-
-    def guess(self, prediction: torch.Tensor) -> InitialGuess:  # prediction [w_dim + 3]
-        w = self.w_avg + prediction[:-CAMERA_OUTPUTS] * self.w_scale
-        stops, gamma, beta = (prediction[-CAMERA_OUTPUTS:].cpu() * self.stds + self.means).tolist()
-        gamma = min(max(gamma, cam.valid_range(self.prior.crf, "gamma")[0]), cam.valid_range(self.prior.crf, "gamma")[1])
-        beta = min(max(beta, cam.valid_range(self.prior.crf, "beta")[0]), cam.valid_range(self.prior.crf, "beta")[1])
-        return InitialGuess(w=w, exposure_stops=stops, gamma=gamma, beta=beta)
 
 
 def generator_fingerprint(generator: Generator) -> str:
@@ -120,12 +141,14 @@ def train_encoder(
         raise ValueError("steps, minutes and batch must be positive")
     device = generator.mapping.w_avg.device
     prior = config.camera.prior
-    spread = w_spread(generator, generator_seed=seed)
-    normaliser = _Normaliser(generator, prior, spread)
-    torch.manual_seed(seed)
-    encoder = LatentEncoder(generator.img_resolution, generator.w_dim).to(device)
+    normaliser = _Normaliser.for_generator(generator, prior, w_spread(generator, generator_seed=seed))
+    with torch.random.fork_rng(devices=[]):  # seeds the initial weights without touching the global RNG
+        torch.manual_seed(seed)
+        encoder = LatentEncoder(generator.img_resolution, generator.w_dim, normaliser).to(device)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=lr)
     rng = torch.Generator(device="cpu").manual_seed(seed)
+    noisy = prior.read_noise > 0 or prior.shot_noise > 0
+    noise_rng = torch.Generator(device=device).manual_seed(seed + 1) if noisy else None
     deadline = None if minutes is None else time.monotonic() + 60.0 * minutes
     losses: list[float] = []
     started = time.perf_counter()
@@ -137,7 +160,7 @@ def train_encoder(
                 w = generator.mapping(z)[:, 0]  # [N, w_dim]
                 hdr = generator.synthesis(w[:, None].expand(-1, generator.num_ws, -1), noise_mode="const").float()
                 params = prior.sample(batch, generator=rng).to(device)
-                ldr = cam.render(hdr, params, generator=None if prior.read_noise == prior.shot_noise == 0 else rng)
+                ldr = cam.render(hdr, params, generator=noise_rng)
                 target = normaliser.targets(w, params)
             loss = (encoder(ldr) - target).square().mean()
             optimizer.zero_grad(set_to_none=True)
@@ -148,7 +171,9 @@ def train_encoder(
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")
             step += 1
             bar.update(1)
-    record = {"steps": step, "batch": batch, "seconds": time.perf_counter() - started, "losses_every_10": losses, "w_spread": spread}
+    if step == 0:
+        raise ValueError("the time limit ended before the encoder's first step; give it more minutes")
+    record = {"steps": step, "batch": batch, "seconds": time.perf_counter() - started, "losses_every_10": losses}
     return encoder.eval().requires_grad_(False), record
 
 
@@ -157,13 +182,14 @@ def save_encoder(path: Path | str, encoder: LatentEncoder, generator: Generator,
         path,
         {
             "kind": ENCODER_KIND,
-            "version": ENCODER_VERSION,
+            "encoder_version": ENCODER_VERSION,
             "resolution": list(encoder.resolution),
             "w_dim": encoder.w_dim,
             "channels": encoder.channels,
             "max_channels": encoder.max_channels,
             "encoder": encoder.state_dict(),
             "generator_fingerprint": generator_fingerprint(generator),
+            "normaliser": encoder.normaliser.state(),
             "training": {k: v for k, v in record.items() if k != "losses_every_10"},
             "losses_every_10": torch.tensor(record.get("losses_every_10", [])),
         },
@@ -172,25 +198,41 @@ def save_encoder(path: Path | str, encoder: LatentEncoder, generator: Generator,
 
 def load_encoder(path: Path | str, generator: Generator, *, device: str | torch.device = "cpu") -> LatentEncoder:
     """Load an encoder trained for ``generator``; a file for another generator is refused."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no such encoder; make one with `glowgan itm-encoder --ckpt CKPT --out ENC.pt`")
     payload = load_checkpoint(path, map_location=device)
     if payload.get("kind") != ENCODER_KIND:
         raise CheckpointError(f"{path}: not an ITM encoder; make one with `glowgan itm-encoder --ckpt CKPT --out ENC.pt`")
+    if payload.get("encoder_version") != ENCODER_VERSION:
+        raise CheckpointError(f"{path}: encoder format {payload.get('encoder_version')} is not {ENCODER_VERSION}; train it again")
     if payload["generator_fingerprint"] != generator_fingerprint(generator):
         raise CheckpointError(
             f"{path}: this encoder was trained for a different generator; train one for this checkpoint "
             "with `glowgan itm-encoder`"
         )
     encoder = LatentEncoder(
-        tuple(payload["resolution"]), payload["w_dim"], channels=payload["channels"], max_channels=payload["max_channels"]
+        tuple(payload["resolution"]),
+        payload["w_dim"],
+        _Normaliser(**payload["normaliser"]),
+        channels=payload["channels"],
+        max_channels=payload["max_channels"],
     )
     encoder.load_state_dict(payload["encoder"])
     return encoder.to(device).eval().requires_grad_(False)
 
 
-@torch.no_grad()
-def predict(encoder: LatentEncoder, generator: Generator, config: Config, photo_ldr: np.ndarray, *, spread: float | None = None) -> InitialGuess:
-    """The encoder's guess of ``photo_ldr``'s latent and camera (for ``invert_photo(initial=...)``)."""
-    device = generator.mapping.w_avg.device
-    spread = w_spread(generator) if spread is None else spread
-    target = downsample(photo_tensor(photo_ldr).to(device), generator.img_resolution)
-    return _Normaliser(generator, config.camera.prior, spread).guess(encoder(target)[0])
+def guesser(encoder: LatentEncoder) -> Callable[[torch.Tensor], InitialGuess]:
+    """``initial`` for ``invert_photo``: the encoder's guess from the photo on the generator's grid."""
+
+    @torch.no_grad()
+    def guess(target_ldr: torch.Tensor) -> InitialGuess:  # [1, 3, h, w] in [0, 1]
+        return encoder.normaliser.guess(encoder(downsample(target_ldr, encoder.resolution))[0])
+
+    return guess
+
+
+def predict(encoder: LatentEncoder, photo_ldr: np.ndarray, *, fit: str = "stretch") -> InitialGuess:
+    """The encoder's guess of a photo's latent and camera (``fit`` as in ``invert.InversionOptions``)."""
+    device = next(encoder.parameters()).device
+    photo, _ = fit_photo(photo_tensor(photo_ldr).to(device), encoder.resolution, fit)
+    return guesser(encoder)(photo)

@@ -8,8 +8,8 @@ the pixels the photo did not clip, since inverse tone mapping recovers radiance 
 camera's exposure:
 
 - PU21-PSNR (Mantiuk & Azimi 2021) over the whole image and over the **clipped region** only (the
-  pixels where the scene exceeded the photo's clip level in some channel: what the method had to
-  invent), with the clip level shown at 100 cd/m² (``metrics.fidelity.to_display_nits``; PU21 stops
+  pixels saturated in the photo: where the scene exceeded its clip level in some channel, or came
+  close enough that 8-bit rounding saturated it; what the method had to invent), with the clip level shown at 100 cd/m² (``metrics.fidelity.to_display_nits``; PU21 stops
   at 10,000 cd/m², 100x the clip level);
 - log-PSNR over the clipped region, and the error there in stops (RMSE and mean of
   ``log2(estimate / truth)``, all channels; a negative bias means highlights too dark), which has no
@@ -47,7 +47,7 @@ class HeldOutPhoto:
     seed: int
     ldr: np.ndarray  # [H, W, 3] float32 in [0, 1], 8-bit values
     hdr: np.ndarray  # [H, W, 3] float32, the scene (ground truth), scaled so the photo clips at 1
-    clipped: np.ndarray  # [H, W] bool: the scene reaches the clip level in some channel
+    clipped: np.ndarray  # [H, W] bool: saturated in the photo (the scene reached the clip level, or rounded up to it)
 
 
 def held_out_photos(
@@ -64,7 +64,8 @@ def held_out_photos(
         chunk = [int(seed) for seed in seeds[start : start + 32]]
         ldr, hdr = world_pairs(family, chunk, height=height, width=width)  # hdr: clip level 1
         for seed, photo, scene in zip(chunk, ldr, hdr):
-            clipped = scene.max(axis=-1) >= 1.0
+            # the scene reached the clip level, or 8-bit rounding saturated the pixel (values just below 1)
+            clipped = (scene.max(axis=-1) >= 1.0) | (photo.max(axis=-1) >= 1.0)
             if clipped.mean() >= min_clipped:
                 photos.append(HeldOutPhoto(seed, photo, scene, clipped))
     if not photos:

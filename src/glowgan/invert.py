@@ -33,6 +33,7 @@ import copy
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,10 @@ LATENT_NOISE_END = 0.75
 ASPECT_TOLERANCE = 0.05
 # Latents drawn to measure the spread of W (used to scale latent noise and the locality distance).
 W_SPREAD_SAMPLES = 2000
+# Radiance floor before log2 in the locality regulariser: a relu generator outputs exact zeros.
+LOG_HDR_FLOOR = 2.0**-24
+# The smallest image LPIPS-VGG16 takes (glowgan.perceptual.MIN_SIZE); smaller generators use pixels + MS-SSIM.
+LPIPS_MIN_SIZE = 16
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,9 @@ class InversionOptions:
     # w, in units of the spread of W (the RMS distance of a random w from the mean w). PTI's alpha = 30
     # is in the absolute units of FFHQ's W; a relative unit transfers between generators of any size.
     locality_distance: float = 1.0
-    locality_weight: float = 10.0  # official
+    # The weight is the official code's number, but here it multiplies an MSE in log2 radiance
+    # (PTI's and GlowGAN's compare images with L2 + LPIPS), so its strength is not theirs.
+    locality_weight: float = 10.0
     pixel_weight: float = 1.0  # MSE on the LDR rendering, beside the perceptual loss
     estimate_crf: bool = True  # ours; the official code fixes gamma 0.9, beta 0.6
     # Weight of the Gaussian log-prior of gamma and beta: how far one photo may pull the CRF from the
@@ -97,8 +104,8 @@ class InversionOptions:
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("latent_lr", "tune_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)}")
         for name in ("locality_distance", "locality_weight", "pixel_weight", "crf_prior_weight"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
@@ -130,7 +137,7 @@ class InversionResult:
     latent_losses: list[float] = field(default_factory=list)
     tune_losses: list[float] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
-    crop: tuple[int, int, int, int] | None = None  # (top, left, height, width) of the photo used, fit="crop"
+    crop: dict[str, int] | None = None  # {"top", "left", "height", "width"} of the photo used, fit="crop"
 
 
 def saturation_mask(ldr: torch.Tensor) -> torch.Tensor:
@@ -205,7 +212,7 @@ def fit_photo(
     photo: torch.Tensor,  # [1, 3, H, W] ldr
     resolution: tuple[int, int],
     fit: str,
-) -> tuple[torch.Tensor, tuple[int, int, int, int] | None]:
+) -> tuple[torch.Tensor, dict[str, int] | None]:
     """Step 1's geometry: the photo region used (``crop``: centre crop to the generator's aspect)."""
     height, width = photo.shape[2:]
     aspect_photo, aspect_g = width / height, resolution[1] / resolution[0]
@@ -220,9 +227,14 @@ def fit_photo(
         )
         return photo, None
     crop_h, crop_w = (height, round(height * aspect_g)) if aspect_photo > aspect_g else (round(width / aspect_g), width)
+    if min(crop_h, crop_w) < 4:
+        raise ValueError(
+            f"the photo ({width}x{height}) cropped to the generator's aspect ratio would be {crop_w}x{crop_h} pixels; "
+            "use --fit stretch or a larger photo"
+        )
     top, left = (height - crop_h) // 2, (width - crop_w) // 2
     log.warning("the photo is centre-cropped to %dx%d (the generator's aspect ratio); the output has that size", crop_w, crop_h)
-    return photo[:, :, top : top + crop_h, left : left + crop_w], (top, left, crop_h, crop_w)
+    return photo[:, :, top : top + crop_h, left : left + crop_w], {"top": top, "left": left, "height": crop_h, "width": crop_w}
 
 
 def w_spread(generator: Generator, *, generator_seed: int = 0) -> float:
@@ -296,6 +308,13 @@ class _ImageLoss(torch.nn.Module):
 
     def __init__(self, kind: str, pixel_weight: float, target_ldr: torch.Tensor):
         super().__init__()
+        if min(target_ldr.shape[2:]) < LPIPS_MIN_SIZE and kind in ("auto", "lpips"):
+            if kind == "lpips":
+                raise ValueError(
+                    f"LPIPS needs images of at least {LPIPS_MIN_SIZE}x{LPIPS_MIN_SIZE} pixels and this generator makes "
+                    f"{target_ldr.shape[3]}x{target_ldr.shape[2]}; use --loss msssim or --loss pixel"
+                )
+            kind = "msssim"
         self.perceptual = None if kind == "pixel" else perceptual_loss(kind).to(target_ldr.device)
         self.name = "pixel" if self.perceptual is None else self.perceptual.kind
         self.pixel_weight = pixel_weight
@@ -320,14 +339,15 @@ def invert_photo(
     photo_ldr: np.ndarray,
     *,
     options: InversionOptions = InversionOptions(),
-    initial: InitialGuess | None = None,
+    initial: InitialGuess | Callable[[torch.Tensor], InitialGuess] | None = None,
     progress: bool = True,
 ) -> InversionResult:
     """Turn one LDR photo ``[H, W, 3]`` in [0, 1] into linear HDR at its own resolution (see module doc).
 
-    ``generator`` is left unchanged (pivotal tuning works on a copy). ``initial`` (e.g. from
-    ``glowgan.encoder.predict``) replaces the default start (mean w, prior-mean CRF, median-matched
-    exposure).
+    ``generator`` is left unchanged (pivotal tuning works on a copy). ``initial`` replaces the default
+    start (mean w, prior-mean CRF, median-matched exposure): a guess, or a function of the target
+    (the photo on the generator's grid after step 1, [1, 3, h, w]) that makes one, such as
+    ``glowgan.encoder.guesser``.
     """
     check_generator(generator, config)
     device = generator.mapping.w_avg.device
@@ -340,6 +360,8 @@ def invert_photo(
     photo, crop = fit_photo(photo, generator.img_resolution, options.fit)
     target_ldr = downsample(photo, generator.img_resolution)  # [1, 3, h, w]
     loss_fn = _ImageLoss(options.perceptual, options.pixel_weight, target_ldr)
+    if callable(initial):
+        initial = initial(target_ldr)
     # 2. Latent and camera.
     tuned = copy.deepcopy(generator).eval().requires_grad_(False)
     spread = w_spread(tuned, generator_seed=options.seed)
@@ -385,14 +407,18 @@ def _fit_latent_and_camera(
     """Step 2: optimise w (or W+) and the camera; returns the pivot ws [1, num_ws, w_dim]."""
     prior = config.camera.prior
     mean_camera = prior.mean(1)
+    gamma, beta = float(mean_camera.gamma), float(mean_camera.beta)
     if initial is None:
         w_start = generator.mapping.w_avg.detach().clone()
         with torch.no_grad():
             hdr = generator.synthesis(w_start.expand(1, generator.num_ws, -1), noise_mode="const").float()
         stops = initial_exposure_stops(target_ldr, hdr, mean_camera.to(target_ldr.device))
-        gamma, beta = float(mean_camera.gamma), float(mean_camera.beta)
     else:
-        w_start, stops, gamma, beta = initial.w.detach().to(target_ldr.device), initial.exposure_stops, initial.gamma, initial.beta
+        if initial.w.shape[-1] != generator.w_dim or initial.w.ndim not in (1, 2):
+            raise ValueError(f"the initial w has shape {tuple(initial.w.shape)}; this generator needs [{generator.w_dim}]")
+        w_start, stops = initial.w.detach().to(target_ldr.device), initial.exposure_stops
+        if options.estimate_crf:  # a fixed CRF stays at the prior's mean (the official recipe)
+            gamma, beta = initial.gamma, initial.beta
     if w_start.ndim == 1:
         w_start = w_start[None]
     layers = generator.num_ws if options.latent_space == "w+" else 1
@@ -473,8 +499,9 @@ def _locality_loss(
         w_z = original.mapping(z)[:, :1]  # [1, 1, w_dim]
         direction = w_z - ws_pivot.mean(dim=1, keepdim=True)
         ws_r = ws_pivot + options.locality_distance * spread * direction / direction.norm().clamp_min(1e-8)
-        reference = torch.log2(original.synthesis(ws_r, noise_mode="const").float())
-    return (torch.log2(tuned.synthesis(ws_r, noise_mode="const").float()) - reference).square().mean()
+        reference = torch.log2(original.synthesis(ws_r, noise_mode="const").float().clamp_min(LOG_HDR_FLOOR))
+    tuned_log2 = torch.log2(tuned.synthesis(ws_r, noise_mode="const").float().clamp_min(LOG_HDR_FLOOR))
+    return (tuned_log2 - reference).square().mean()
 
 
 def blend(
@@ -503,8 +530,8 @@ def result_record(result: InversionResult, *, input_path: str | None, options: I
         "units": "linear; 1.0 = the level at which the photo clips",
         "size": [int(result.hdr.shape[1]), int(result.hdr.shape[0])],
         "generator_size": [int(result.generator_hdr.shape[1]), int(result.generator_hdr.shape[0])],
-        "crop": list(result.crop) if result.crop else None,
-        "masked_fraction": float((result.mask > 0).mean()),
+        "crop": result.crop,  # {top, left, height, width} of the photo, or null
+        "masked_fraction": float((result.mask > 0).mean()),  # pixels where the generator's content enters
         "perceptual": result.perceptual,
         "final_latent_loss": result.latent_losses[-1] if result.latent_losses else None,
         "final_tune_loss": result.tune_losses[-1] if result.tune_losses else None,
@@ -520,9 +547,9 @@ def preview_sheet(photo_ldr: np.ndarray, result: InversionResult, *, stops: tupl
     again); at -3 stops the recovered highlights show.
     """
     hdr = torch.from_numpy(result.hdr).permute(2, 0, 1)[None]
-    panels = [np.asarray(photo_ldr, dtype=np.float32)]
+    panels = [photo_tensor(photo_ldr)[0].permute(1, 2, 0).numpy()]
     if result.crop is not None:
-        top, left, height, width = result.crop
+        top, left, height, width = (result.crop[key] for key in ("top", "left", "height", "width"))
         panels[0] = panels[0][top : top + height, left : left + width]
     for stop in stops:
         params = cam.CameraParams(

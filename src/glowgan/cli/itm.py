@@ -55,7 +55,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     encoder.add_argument("--ckpt", type=Path, required=True, help="the GlowGAN checkpoint the encoder is for")
     encoder.add_argument("--out", type=Path, required=True, help="encoder file to write, e.g. encoder.pt")
     encoder.add_argument("--steps", type=int, default=2000, help="training steps (default 2000)")
-    encoder.add_argument("--minutes", type=float, help="stop after this many minutes, whatever --steps says")
+    encoder.add_argument("--minutes", type=float, help="also stop after this many minutes (whichever comes first)")
     encoder.add_argument("--batch", type=int, default=32, help="samples per step (default 32)")
     encoder.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     encoder.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
@@ -88,18 +88,19 @@ def run_itm(args: argparse.Namespace) -> int:
     generator, config = load_generator(args.ckpt, device=device)
     initial = None
     if fast:
-        from glowgan.encoder import load_encoder, predict
+        from glowgan.encoder import guesser, load_encoder
 
-        initial = predict(load_encoder(args.encoder, generator, device=device), generator, config, photo)
+        initial = guesser(load_encoder(args.encoder, generator, device=device))
     result = invert_photo(generator, config, photo, options=options, initial=initial)
+    preview = preview_sheet(photo, result)
     # the photo's path relative to the JSON, so a folder moved with its inputs still pairs them (glowgan view)
     input_path = os.path.relpath(args.photo.resolve(), paths["json"].resolve().parent)
     record = result_record(result, input_path=input_path, options=options)
     record["encoder"] = str(args.encoder) if fast else None
     hdrio.write_hdr(paths["hdr"], result.hdr)
     hdrio.write_ldr(paths["mask"], result.mask)
-    hdrio.write_ldr(paths["preview"], preview_sheet(photo, result))
-    hdrio.write_text(paths["json"], json.dumps(record, indent=2) + "\n")
+    hdrio.write_ldr(paths["preview"], preview)
+    hdrio.write_text(paths["json"], json.dumps(record, indent=2) + "\n")  # last: its presence means complete
     camera = result.camera
     print(
         f"wrote {paths['hdr']} ({result.hdr.shape[1]}x{result.hdr.shape[0]}, {record['masked_fraction']:.1%} of pixels "
