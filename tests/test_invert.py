@@ -279,3 +279,9 @@ def test_bad_options_and_guesses_are_refused(model):
         invert_photo(generator, config, np.full((16, 32, 3), 0.5, np.float32), options=FAST, initial=bad, progress=False)
     with pytest.raises(ValueError, match="first step"):
         train_encoder(generator, config, steps=None, minutes=1e-9, progress=False)
+
+
+def test_auto_loss_is_pixels_for_small_generators():
+    assert _ImageLoss("auto", 1.0, torch.rand(1, 3, 16, 32)).name == "pixel"
+    with pytest.raises(ValueError, match="--loss msssim or --loss pixel"):
+        _ImageLoss("lpips", 1.0, torch.rand(1, 3, 8, 16))

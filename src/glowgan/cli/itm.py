@@ -35,7 +35,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--loss",
         choices=("auto", "lpips", "msssim", "pixel"),
         default="auto",
-        help="perceptual loss: LPIPS-VGG16 if its weights are installed (auto), the MS-SSIM fallback, or pixels only",
+        help=(
+            "perceptual loss: auto (LPIPS-VGG16 if its weights are installed, else the MS-SSIM fallback; pixels only for "
+            "generators under 64 pixels, where that measured better), lpips, msssim, or pixel"
+        ),
     )
     parser.add_argument("--fit", choices=("stretch", "crop"), default="stretch", help="a photo of another aspect ratio is stretched (default) or centre-cropped")
     parser.add_argument("--encoder", type=Path, help="fast mode: start from this encoder's prediction (see `glowgan itm-encoder`)")
