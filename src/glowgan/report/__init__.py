@@ -671,7 +671,7 @@ def _markdown(report: dict[str, Any]) -> str:
         subset = itm["full_subset"]
         options = subset["options"]
         out.append(
-            f"GlowGAN's full recipe ({options['latent_steps']} latent + {options['tune_steps']} tuning steps) on the "
+            f"GlowGAN's full recipe ({options['latent_steps']} latent + {options['tune_steps']} tuning steps) on "
             f"{_first(subset['photos'])}, beside every method on the same photos:"
         )
         out += ["", format_table(subset["summary"]), ""]
