@@ -28,7 +28,7 @@ from glowgan.checkpoint import load_generator
 from glowgan.encoder import guesser, load_encoder, save_encoder, train_encoder
 from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
-from glowgan.invert import InversionOptions, invert_photo
+from glowgan.invert import FAST_LATENT_STEPS, FAST_TUNE_STEPS, InversionOptions, invert_photo
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
     photos = held_out_photos(args.family, parse_seeds(args.seeds), size=(height * args.scale, width * args.scale))
     photos = photos[: args.count]
     full = InversionOptions(perceptual=args.loss)
-    fast = InversionOptions(latent_steps=100, tune_steps=50, perceptual=args.loss)
+    fast = InversionOptions(latent_steps=FAST_LATENT_STEPS, tune_steps=FAST_TUNE_STEPS, perceptual=args.loss)
     methods = {
         "trivial": get_baseline("trivial"),
         "glowgan": lambda ldr: invert_photo(generator, config, ldr, options=full, progress=False).hdr,

@@ -285,3 +285,10 @@ def test_auto_loss_is_pixels_for_small_generators():
     assert _ImageLoss("auto", 1.0, torch.rand(1, 3, 16, 32)).name == "pixel"
     with pytest.raises(ValueError, match="--loss msssim or --loss pixel"):
         _ImageLoss("lpips", 1.0, torch.rand(1, 3, 8, 16))
+
+
+def test_the_cli_states_the_fast_mode_steps_of_the_library():
+    from glowgan.cli import itm
+    from glowgan.invert import FAST_LATENT_STEPS, FAST_TUNE_STEPS
+
+    assert (itm.FAST_LATENT_STEPS, itm.FAST_TUNE_STEPS) == (FAST_LATENT_STEPS, FAST_TUNE_STEPS)

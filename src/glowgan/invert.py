@@ -125,6 +125,11 @@ class InversionOptions:
             raise ValueError(f"perceptual must be one of {PERCEPTUAL_KINDS}, got {self.perceptual!r}")
 
 
+# The fast mode: an encoder's guess (glowgan.encoder.guesser) followed by this many steps.
+FAST_LATENT_STEPS = 100
+FAST_TUNE_STEPS = 50
+
+
 @dataclass
 class InitialGuess:
     """A starting point for step 2 (e.g. from ``glowgan.encoder``): ``w`` [w_dim] and a camera."""

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 DEFAULTS_NOTE = "defaults are the official GlowGAN recipe: 1000 latent steps at lr 0.1, 350 tuning steps"
+# glowgan.invert.FAST_LATENT_STEPS / FAST_TUNE_STEPS, repeated here so that --help does not import torch
+# (tests/test_invert.py checks they agree)
 FAST_LATENT_STEPS = 100
 FAST_TUNE_STEPS = 50
 

@@ -35,7 +35,7 @@ from tqdm import tqdm
 from glowgan import __version__, hdrio, tonemap
 from glowgan.baselines import get_baseline
 from glowgan.evaluation import HeldOutPhoto, evaluate_methods, format_table, held_out_photos, summarise
-from glowgan.invert import InversionOptions, invert_photo
+from glowgan.invert import FAST_LATENT_STEPS, FAST_TUNE_STEPS, InversionOptions, invert_photo
 from glowgan.metrics.fid import FidUnavailable, fid_from_features, inception_features, kid_from_features, load_inception
 from glowgan.metrics.fidelity import align_exposure
 from glowgan.metrics.swd import BRACKET_STOPS, exposure_bracket_swd, hdr_swd, render_mean_camera
@@ -51,7 +51,7 @@ SAMPLE_SEED_BASE = 100_000
 # Exposure of the inverse tone mapping examples, stops relative to the photo (1.0 = its clip level).
 EXAMPLE_STOPS = -3.0
 # The fast inversion mode of `glowgan itm --encoder` (glowgan.cli.itm: 100 latent + 50 tuning steps).
-FAST_OPTIONS = InversionOptions(latent_steps=100, tune_steps=50)
+FAST_OPTIONS = InversionOptions(latent_steps=FAST_LATENT_STEPS, tune_steps=FAST_TUNE_STEPS)
 REPORT_NAME = "report.md"
 JSON_NAME = "report.json"
 FIGURES = "figures"
