@@ -440,11 +440,7 @@ def _fit_latent_and_camera(
         w_start = w_start.mean(dim=0, keepdim=True)
     w = torch.nn.Parameter(w_start.expand(layers, -1).clone()[None])  # [1, layers, w_dim]
     camera_fit = _CameraFit(prior, stops, gamma, beta, options.estimate_crf).to(target_ldr.device)
-    optimizer = torch.optim.Adam(
-        [{"params": [w]}, {"params": [p for p in camera_fit.parameters() if p.requires_grad]}],
-        lr=options.latent_lr,
-        betas=(0.9, 0.999),
-    )
+    optimizer = torch.optim.Adam([w, *(p for p in camera_fit.parameters() if p.requires_grad)], lr=options.latent_lr)
     losses: list[float] = []
     for step in tqdm(range(options.latent_steps), desc="latent", unit="step", disable=not progress, leave=False):
         t = step / max(options.latent_steps, 1)
