@@ -99,7 +99,8 @@ class InversionOptions:
     estimate_crf: bool = True  # ours; the official code fixes gamma 0.9, beta 0.6
     # Weight of the Gaussian log-prior of gamma and beta: how far one photo may pull the CRF from the
     # prior. Chosen on held-out validation photos (scene seeds 4242+, not the benchmark's), where
-    # weaker priors (1e-3, 1e-5) let the CRF absorb what the latent cannot fit and lost 1-5 dB PU21.
+    # weaker priors let the CRF absorb what the latent cannot fit (1e-5: -2.4 dB PU21 on average
+    # against a fixed CRF; 1e-3: -0.25 dB; 1e-2: -0.15 dB; docs/itm/README.md).
     crf_prior_weight: float = 1e-2
     # "auto": LPIPS (if its weights are installed, else the MS-SSIM fallback) for generators of at least
     # AUTO_LPIPS_MIN_SIZE pixels, the pixel loss alone for smaller ones; or "lpips", "msssim", "pixel".
