@@ -98,7 +98,7 @@ class InversionOptions:
     pixel_weight: float = 1.0  # MSE on the LDR rendering, beside the perceptual loss
     estimate_crf: bool = True  # ours; the official code fixes gamma 0.9, beta 0.6
     # Weight of the Gaussian log-prior of gamma and beta: how far one photo may pull the CRF from the
-    # prior. Chosen on held-out validation photos (scene seeds 4242+, not the benchmark's), where
+    # prior. Chosen on held-out validation photos (a synthesis run with seed 4242, not the benchmark scenes), where
     # weaker priors let the CRF absorb what the latent cannot fit (1e-5: -2.4 dB PU21 on average
     # against a fixed CRF; 1e-3: -0.25 dB; 1e-2: -0.15 dB; docs/itm/README.md).
     crf_prior_weight: float = 1e-2
