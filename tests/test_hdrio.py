@@ -833,3 +833,15 @@ def test_written_files_get_normal_permissions(tmp_path):
     write_ldr(tmp_path / "p.png", np.ones((2, 2, 3)))
     for name in ("p.exr", "p.png"):
         assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o666 & ~umask
+
+
+def test_remove_stale_temporaries_deletes_only_what_killed_writers_left(tmp_path):
+    keep = tmp_path / "grid.png"
+    hdrio.write_ldr(keep, np.zeros((2, 2, 3), np.float32))
+    stale = tmp_path / ".grid-2.png.0123abcd.tmp.png"
+    stale.write_bytes(b"partial")
+    (tmp_path / ".hidden-config").write_text("mine")
+    (tmp_path / "notes.0123abcd.tmp.png").write_text("not hidden: not ours")
+    assert hdrio.remove_stale_temporaries(tmp_path) == [stale.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".hidden-config", "grid.png", "notes.0123abcd.tmp.png"]
+    assert hdrio.remove_stale_temporaries(tmp_path / "missing") == []

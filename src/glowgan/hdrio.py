@@ -268,6 +268,22 @@ def write_animation(path: str | os.PathLike, frames: list[np.ndarray], *, frame_
 # --------------------------------------------------------------------------------------------
 
 
+def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
+    """Delete the hidden temporary files that writers killed mid-write left in ``folder``; returns their names.
+
+    Only names of the form :func:`_atomic_write` makes (``.NAME.<8 hex digits>.tmpSUFFIX``) are touched.
+    """
+    removed = []
+    if not os.path.isdir(folder):
+        return removed
+    for name in os.listdir(folder):
+        if _TEMPORARY_NAME.fullmatch(name):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(folder, name))
+            removed.append(name)
+    return removed
+
+
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write a small text file (e.g. JSON metadata beside an image) atomically, UTF-8."""
     data = text.encode("utf-8")
@@ -355,6 +371,10 @@ def _validated_image(path: str | os.PathLike, image: np.ndarray) -> np.ndarray:
             "replace them before writing, e.g. with np.nan_to_num",
         )
     return array
+
+
+# What _atomic_write names its temporary files: ".NAME.<8 hex digits>.tmp" plus NAME's suffix.
+_TEMPORARY_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.tmp(\.[^.]+)?")
 
 
 def _atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:

@@ -427,6 +427,7 @@ def train(
     if dist_info.main:
         remove_stale_temporaries(run_dir)
         remove_stale_temporaries(run_dir / "snapshots")
+        hdrio.remove_stale_temporaries(run_dir / "grids")
     if resume:
         state = load_state(checkpoint_path, device=device, rank=dist_info.rank, world=dist_info.world, config=config)
         if dist_info.main:
