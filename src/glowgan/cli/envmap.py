@@ -15,7 +15,7 @@ def register(commands: argparse._SubParsersAction) -> None:
             "panoramas (2:1, ideally with model.circular = true, e.g. preset cpu-32x64 or gpu-128x256). "
             "Each map is written as a linear EXR with a tone-mapped preview and exposure stack; "
             "envmaps.json lists every map's seam score: the step between the last and first column "
-            "relative to the median step between neighbouring columns (about 1 when the panorama wraps "
+            "relative to the 75th percentile of the steps between neighbouring columns (about 1 or less when it wraps "
             "around seamlessly; maps above the threshold are flagged). Light a scene with one using "
             "`glowgan render`."
         ),
