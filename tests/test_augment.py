@@ -20,8 +20,28 @@ def test_shape_and_range(policy: str, circular_x: bool) -> None:
     ldr = images()
     out = augment(ldr, policy, circular_x=circular_x, generator=torch.Generator().manual_seed(1))
     assert out.shape == ldr.shape
-    assert out.min() >= 0 and out.max() <= 1
+    if "color" not in policy:  # geometric ops move and fill pixels, they never change values
+        assert out.min() >= 0 and out.max() <= 1
     assert not torch.allclose(out, ldr)
+
+
+def test_color_keeps_near_white_apart_from_clipped_white() -> None:
+    # A 0.9 fake and a clipped 1.0 real under the same colour draw: a clamp after the shifts would
+    # make them the same pixel (and cut the gradient) whenever the draw brightens; DiffAugment does not.
+    n = 64
+    base = torch.full((n, 3, 8, 16), 0.5)
+    near_white, white = base.clone(), base.clone()
+    near_white[:, :, :4, :8] = 0.9
+    white[:, :, :4, :8] = 1.0
+    near_white.requires_grad_(True)
+    a = augment(near_white, "color", generator=torch.Generator().manual_seed(5))
+    b = augment(white, "color", generator=torch.Generator().manual_seed(5))
+    patch_a, patch_b = a[:, :, :4, :8], b[:, :, :4, :8]
+    assert (patch_b > 1).any(), "some draws brighten white past 1"
+    assert (patch_b - patch_a).abs().amin() > 0.0  # never merged
+    patch_a.sum().backward()
+    grad = near_white.grad[:, :, :4, :8]
+    assert (grad.abs().sum(dim=(1, 2, 3)) > 0).all(), "every sample passes a gradient to its near-white pixels"
 
 
 @pytest.mark.parametrize("policy", POLICIES)
@@ -74,14 +94,18 @@ def test_circular_translation_is_a_pure_horizontal_roll() -> None:
 def test_translation_moves_content() -> None:
     ldr = images(n=4, h=16, w=32)
     out = augment(ldr, "translation", generator=torch.Generator().manual_seed(2))
+    offsets = []
     for src, dst in zip(ldr, out):
-        found = False
-        for dy in range(-2, 3):
-            for dx in range(-4, 5):
-                shifted = torch.roll(src, (dy, dx), dims=(-2, -1))
-                inner = dst[:, 2:-2, 4:-4]
-                found |= torch.equal(inner, shifted[:, 2:-2, 4:-4])
-        assert found
+        found = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-4, 5)
+            if torch.equal(dst[:, 2:-2, 4:-4], torch.roll(src, (dy, dx), dims=(-2, -1))[:, 2:-2, 4:-4])
+        ]
+        assert len(found) == 1, "each output is exactly one shift of its input"
+        offsets.append(found[0])
+    assert any(offset != (0, 0) for offset in offsets), "translation moved nothing"
+    assert len(set(offsets)) > 1, "every image got the same shift"
 
 
 @pytest.mark.parametrize("circular_x", [False, True])

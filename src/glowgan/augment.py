@@ -9,9 +9,10 @@ here the domain is [0, 1], so brightness shifts are halved and the fill value is
 DiffAugment's 0 in [-1, 1]):
 
 - ``color``: brightness ``x + U(-0.25, 0.25)``, saturation ``m_c + (x - m_c) U(0, 2)`` about
-  the per-pixel channel mean, contrast ``m + (x - m) U(0.5, 1.5)`` about the image mean, then
-  clamped to [0, 1]. The clamp zeroes the gradient of pixels pushed out of range in that sample;
-  reals are clamped alike, so D's task is unchanged.
+  the per-pixel channel mean, contrast ``m + (x - m) U(0.5, 1.5)`` about the image mean. As in
+  DiffAugment, nothing is clamped: values may leave [0, 1]. A clamp would merge a 0.9 fake with a
+  clipped 1.0 real whenever a shift pushes both past 1, and zero the gradient of near-white pixels
+  in about half the samples: exactly the band where GlowGAN learns how often photos clip.
 - ``translation``: integer shifts up to 1/8 of the height and width, uncovered pixels filled;
   with ``circular_x=True`` the horizontal shift wraps around instead (equirectangular
   panoramas), which is a pure re-parameterisation of the panorama's azimuth.
@@ -62,8 +63,7 @@ def _color(ldr: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor
     mean = x.mean(dim=1, keepdim=True)  # [N, 1, H, W]
     x = (x - mean) * (_rand((n, 1, 1, 1), ldr, generator) * 2.0) + mean  # saturation
     mean = x.mean(dim=(1, 2, 3), keepdim=True)  # [N, 1, 1, 1]
-    x = (x - mean) * (_rand((n, 1, 1, 1), ldr, generator) + 0.5) + mean  # contrast
-    return x.clamp(0.0, 1.0)
+    return (x - mean) * (_rand((n, 1, 1, 1), ldr, generator) + 0.5) + mean  # contrast
 
 
 def _translation(
@@ -115,8 +115,9 @@ def augment(
 ) -> torch.Tensor:
     """Apply the comma-separated DiffAugment ``policy`` to ``ldr`` [N, 3, H, W] in [0, 1].
 
-    Returns a tensor of the same shape in [0, 1], differentiable with respect to ``ldr``. Each
-    image gets its own random parameters; an empty policy returns ``ldr`` unchanged.
+    Returns a tensor of the same shape, differentiable with respect to ``ldr``; ``color`` may move
+    values outside [0, 1] (see the module docstring), the other ops keep the range. Each image gets
+    its own random parameters; an empty policy returns ``ldr`` unchanged.
     """
     ops = [op.strip() for op in policy.split(",") if op.strip()]
     unknown = [op for op in ops if op not in POLICY_OPS]
