@@ -183,12 +183,12 @@ def new_state(config: Config, *, device: torch.device, rank: int = 0) -> TrainSt
     G = build_generator(config).to(device)
     D = build_discriminator(config).to(device)
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
-    # Lazy R1 (StyleGAN2 Sec. 3.1, Appendix B): D's Adam is corrected for regularising every k steps.
-    # No path-length regularisation on G, so its optimiser is plain.
-    k = config.train.r1_interval / (config.train.r1_interval + 1)
-    beta1, beta2 = config.train.adam_betas
-    opt_G = torch.optim.Adam(G.parameters(), lr=config.train.g_lr, betas=(beta1, beta2), eps=1e-8)
-    opt_D = torch.optim.Adam(D.parameters(), lr=config.train.d_lr * k, betas=(beta1**k, beta2**k), eps=1e-8)
+    # Plain Adam for both. StyleGAN2's lazy regularisation (Sec. 3.1) scales D's lr and betas by
+    # k/(k+1) because R1 is a separate optimiser step every k steps; here R1 joins the main D step's
+    # loss (d_step), so there are no extra steps to correct for.
+    betas = config.train.adam_betas
+    opt_G = torch.optim.Adam(G.parameters(), lr=config.train.g_lr, betas=betas, eps=1e-8)
+    opt_D = torch.optim.Adam(D.parameters(), lr=config.train.d_lr, betas=betas, eps=1e-8)
     generators = {}
     for index, name in enumerate(GENERATOR_NAMES):
         generator = torch.Generator(device=device)
