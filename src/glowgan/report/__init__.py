@@ -73,6 +73,7 @@ class ReportSettings:
     ``itm_seeds``: held-out scene seeds; the first ``itm_count`` whose photos clip are used, the first
     ``itm_full_count`` of those also by GlowGAN's full recipe (``itm_full_options``; 0 skips it).
     ``itm_fast_options``: the encoder-initialised mode. ``examples``: photos in the example figure.
+    ``fid_device``: the device of the Inception network (features are the same up to float rounding).
     """
 
     count: int = 1000
@@ -85,6 +86,7 @@ class ReportSettings:
     itm_fast_options: InversionOptions = FAST_OPTIONS
     examples: int = 3
     batch: int = 50
+    fid_device: str = "cpu"  # where the Inception network runs (e.g. "cuda")
 
     def __post_init__(self) -> None:
         if self.count < 4:
@@ -152,19 +154,8 @@ def build_report(
 
     stage = time.perf_counter()
     truth = read_world(world, settings.count, progress=progress)
-    samples = {}
-    for name, model in tqdm(loaded.items(), desc="sampling", unit="model", disable=not progress):
-        samples[name] = sample_metered(model, settings.sample_seeds, truth, batch=settings.batch)
-    timing["read_and_sample_s"] = time.perf_counter() - stage
-
-    stage = time.perf_counter()
-    sets = {"ground truth (full)": truth.metered_hdr, "ground truth (observable)": truth.observable_hdr(), **samples}
-    statistics = {name: _statistics(hdr) for name, hdr in sets.items()}
-    timing["statistics_s"] = time.perf_counter() - stage
-
-    stage = time.perf_counter()
-    distances = _distances(truth, samples, settings, progress)
-    timing["distances_s"] = time.perf_counter() - stage
+    statistics, distances = score_samples(truth, loaded, settings, progress=progress)
+    timing["samples_s"] = time.perf_counter() - stage
 
     stage = time.perf_counter()
     itm, example_rows = _inverse_tone_mapping(truth, loaded["glowgan"], unet_method, encoder_model, settings, progress)
@@ -189,6 +180,24 @@ def build_report(
     hdrio.write_text(out_dir / JSON_NAME, json.dumps(report, indent=2, allow_nan=False) + "\n")
     hdrio.write_text(out_dir / REPORT_NAME, _markdown(report))
     return report
+
+
+def score_samples(
+    truth: World, models: dict[str, Model], settings: ReportSettings, *, progress: bool = True
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
+    """Sample every model and score the samples against the ground truth: the report minus inversion.
+
+    Returns per-image statistics (dynamic range, headroom, shadow span, highlight share) of the full and
+    observable ground truth and of each model's samples, and the distances (HDR SWD, exposure-bracket
+    SWD, FID/KID) of each model and of the real-vs-real floor. ``benchmarks/quality_per_minute.py``
+    scores training runs with it.
+    """
+    samples = {}
+    for name, model in tqdm(models.items(), desc="sampling", unit="model", disable=not progress):
+        samples[name] = sample_metered(model, settings.sample_seeds, truth, batch=settings.batch)
+    sets = {"ground truth (full)": truth.metered_hdr, "ground truth (observable)": truth.observable_hdr(), **samples}
+    statistics = {name: _statistics(hdr) for name, hdr in sets.items()}
+    return statistics, _distances(truth, samples, settings, progress)
 
 
 def _statistics(hdr: np.ndarray) -> dict[str, np.ndarray]:
@@ -239,7 +248,7 @@ def _fid(
     if settings.fid_count == 0:
         return {"skipped": "not computed (an FID count of 0 was asked for)."}
     try:
-        network = load_inception()
+        network = load_inception(device=settings.fid_device)
     except FidUnavailable as error:
         return {"skipped": f"not computed: {error}."}
     count = settings.fid_count
