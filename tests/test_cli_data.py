@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -55,7 +56,19 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
     args = ["demo", "--out", str(tmp_path / "demo"), "--count", "40", "--kimg", "0.064", "--samples", "2"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "median dynamic range: ground truth" in out
+    rows = {}
+    for line in out.splitlines():
+        match = re.match(r"\s+(ground truth, observable|ground truth, full|GlowGAN, [0-9.]+ kimg)\s+([-0-9.]+)\s+([-0-9.]+)\s+([-0-9.]+)$", line)
+        if match:
+            rows[match.group(1).split(",")[0] if "GlowGAN" in match.group(1) else match.group(1)] = [float(v) for v in match.groups()[1:]]
+    assert set(rows) == {"ground truth, observable", "ground truth, full", "GlowGAN"}, out
+    observable, full, model = rows["ground truth, observable"], rows["ground truth, full"], rows["GlowGAN"]
+    assert observable[0] <= full[0]  # clipping at the observable level can only lower the headroom
+    assert observable[1] == full[1]  # ... and leaves the median and the shadows as they are
+    share = re.search(r"GlowGAN recovers ([-0-9.]+) of the ([-0-9.]+) stops .* \((-?[0-9]+) %\)", out)
+    assert share, out
+    assert float(share.group(1)) == model[0] and float(share.group(2)) == observable[0]
+    assert abs(int(share.group(3)) - 100 * model[0] / observable[0]) <= 5  # rounded from unrounded medians
     assert len(list((tmp_path / "demo" / "samples").glob("*.exr"))) == 2
     assert main([*args[:-4], "--kimg", "0.128", "--samples", "2"]) == 0  # continues the same run
     stats = (tmp_path / "demo" / "run" / "stats.jsonl").read_text().splitlines()
