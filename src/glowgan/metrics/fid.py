@@ -22,20 +22,43 @@ Inputs are LDR images [N, 3, H, W] in [0, 1] (render HDR sets first, e.g. with
 so FID does not see a float-versus-8-bit difference. The network costs about 0.35 s of CPU time per
 image (2.7 images/s measured on a busy 2-core machine): use a few hundred images per set, and compare
 FIDs only at equal set sizes (FID is biased by N; KID is not).
+
+**A generator against real photos** (``glowgan fid``, and FID during training), the paper's protocol
+(GlowGAN Sec. 4.1: FID between LDR images, as StyleGAN2-ADA's metrics compute it):
+
+- fakes: ``count`` latents ``z ~ N(0, I)``, no truncation, per-layer noise drawn at random, each HDR
+  sample photographed by its own draw of the checkpoint's camera prior (``CameraPrior.sample`` then
+  ``camera.render``), exactly what the discriminator sees in training (without augmentation); a
+  vanilla (camera-off) generator's LDR output as it is. Draws come from generators seeded by ``seed``
+  on the device, so the same seed gives the same samples at every evaluation of a run;
+- reals (:func:`load_real_set`): a seeded random subset of ``count`` photos of a data folder or zip
+  (all of them if it holds fewer), read by :class:`glowgan.data.dataset.ImageFolderDataset` as
+  training reads them: 8-bit, at the generator's size, never mirrored. Photos of another size are
+  refused with the ``glowgan data prepare`` command that makes them so (its centre crop and Lanczos
+  resize are what training sees);
+- both sets through :func:`inception_features`; FID by :func:`fid_from_features`, KID by
+  :func:`kid_from_features` with its subsets drawn by a generator seeded by ``seed``.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import logging
+import math
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
+
+from glowgan import camera as cam
+from glowgan.config import Config
+from glowgan.data.dataset import ImageFolderDataset
 
 logger = logging.getLogger(__name__)
 
@@ -249,3 +272,201 @@ def fid_kid(
         features_a, features_b, generator=generator, num_subsets=num_subsets, subset_size=subset_size
     )
     return FidKidResult(fid=fid_from_features(features_a, features_b), kid=kid, kid_std=kid_std)
+
+
+# --------------------------------------------------------------------------------------------
+# A generator against real photos (see the module docstring)
+# --------------------------------------------------------------------------------------------
+
+# Offsets of the seeded generators behind the fakes, so latents, noise and cameras are independent streams.
+_LATENT_STREAM, _NOISE_STREAM, _CAMERA_STREAM = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class RealSet:
+    """The real photos' Inception features, computed once (:func:`load_real_set`), and how they were read.
+
+    ``network`` is the Inception network that made them, reused for the fakes. ``description``:
+    JSON-ready facts (path, photos available and used, their size, how they were chosen and read).
+    """
+
+    features: np.ndarray  # [N, 2048] float64
+    network: torch.jit.ScriptModule
+    description: dict[str, Any]
+
+    @property
+    def count(self) -> int:
+        return int(self.features.shape[0])
+
+
+def load_real_set(
+    data: Path | str,
+    *,
+    resolution: tuple[int, int],
+    count: int,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    batch: int = 32,
+    network: torch.jit.ScriptModule | None = None,
+    progress: bool = False,
+) -> RealSet:
+    """Inception features of up to ``count`` photos of ``data`` (a folder or zip) at the generator's ``resolution``.
+
+    ``resolution``: the generator's (height, width). ``network``: an already loaded Inception network
+    (loaded with :func:`load_inception` on ``device`` otherwise; :class:`FidUnavailable` without it).
+    Raises ``ValueError`` for a folder that is not a data set, holds fewer than 2 photos, or photos of
+    several sizes or of another size than ``resolution`` (naming the ``glowgan data prepare`` command).
+    """
+    if count < 2:
+        raise ValueError(f"FID needs at least 2 images per set, got a count of {count}")
+    height, width = (int(s) for s in resolution)
+    dataset = ImageFolderDataset(data)  # refuses photos of several sizes, naming `glowgan data prepare`
+    if tuple(dataset.resolution) != (height, width):
+        ratio = math.gcd(height, width)
+        raise ValueError(
+            f"{data}: photos are {dataset.resolution[0]}x{dataset.resolution[1]} (HxW) but the generator makes "
+            f"{height}x{width}; FID reads photos as training does, at the generator's size: make such a set with "
+            f"`glowgan data prepare {data} --size {min(height, width)} --aspect {width // ratio}:{height // ratio} "
+            "--out DATA`"
+        )
+    available = len(dataset)
+    if available < 2:
+        raise ValueError(
+            f"{data}: holds {available} photo; FID needs at least 2 (a few hundred for a meaningful number)"
+        )
+    if available > count:
+        chosen = torch.randperm(available, generator=torch.Generator().manual_seed(seed))[:count].tolist()
+    else:
+        chosen = list(range(available))
+    network = load_inception(device=device) if network is None else network
+
+    def photos(indices: list[int]) -> torch.Tensor:  # [n, 3, H, W] in [0, 1], on the 8-bit grid
+        return torch.stack([dataset[index] for index in indices])
+
+    chunks = [chosen[start : start + batch] for start in range(0, len(chosen), batch)]
+    features = np.concatenate(
+        [
+            inception_features(photos(chunk), network=network, batch_size=batch)
+            for chunk in tqdm(chunks, desc="real photos", unit="batch", disable=not progress, leave=False)
+        ]
+    )
+    description = {
+        "data": str(data),
+        "available": available,
+        "count": len(chosen),
+        "selection": f"a random subset of {count} photos (seed {seed})" if available > count else "all photos",
+        "size": [height, width],
+        "reading": "as training reads them: 8-bit, at the generator's size, never mirrored",
+    }
+    return RealSet(features=features, network=network, description=description)
+
+
+@torch.no_grad()
+def photograph_samples(
+    generator: torch.nn.Module,
+    config: Config,
+    *,
+    count: int,
+    seed: int = 0,
+    batch: int = 32,
+) -> Iterator[torch.Tensor]:
+    """The fakes of the FID protocol, batch by batch: ``ldr`` [n, 3, H, W] in [0, 1] on the generator's device.
+
+    ``render(G(z), camera ~ prior)`` as in training (``glowgan.train.generate_ldr``), or the vanilla
+    generator's LDR output; no truncation, random per-layer noise. Latents and cameras are drawn for
+    all ``count`` images up front, so they do not depend on ``batch`` (the noise does).
+    """
+    device = next(generator.parameters()).device
+    streams = [torch.Generator(device=device) for _ in range(3)]
+    for offset, stream in enumerate(streams):
+        stream.manual_seed(seed * 1_000_003 + offset)
+    z = torch.randn(count, generator.z_dim, generator=streams[_LATENT_STREAM], device=device)  # [count, z_dim]
+    prior = config.camera.prior if config.camera.enabled else None
+    cameras = prior.sample(count, generator=streams[_CAMERA_STREAM], device=device) if prior is not None else None
+    for start in range(0, count, batch):
+        stop = min(start + batch, count)
+        image = generator(z[start:stop], noise_mode="random", generator=streams[_NOISE_STREAM]).float()
+        if cameras is None:
+            yield image  # [n, 3, H, W] ldr in [0, 1]
+        else:
+            yield cam.render(image, cameras[start:stop], generator=streams[_CAMERA_STREAM])  # [n, 3, H, W] ldr
+
+
+def fid_of_generator(
+    generator: torch.nn.Module,
+    config: Config,
+    real: RealSet,
+    *,
+    count: int,
+    seed: int = 0,
+    batch: int = 32,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """FID and KID of ``count`` photographed samples of ``generator`` against ``real`` (see the module docstring).
+
+    ``generator``: e.g. a training run's G_ema, on any device (the samples are made there; the real
+    set's network runs on its own device). Uses only its own seeded random generators: the caller's
+    random state (and a training run's) is untouched. Returns ``{"fid", "kid", "kid_std",
+    "fake_count", "real_count"}``.
+    """
+    if count < 2:
+        raise ValueError(f"FID needs at least 2 images per set, got a count of {count}")
+    if tuple(generator.img_resolution) != tuple(real.description["size"]):
+        raise ValueError(
+            f"the generator makes {generator.img_resolution} images but the real set was read at "
+            f"{tuple(real.description['size'])}; load the real set at the generator's resolution"
+        )
+    batches = photograph_samples(generator, config, count=count, seed=seed, batch=batch)
+    fake = np.concatenate(
+        [
+            inception_features(ldr, network=real.network, batch_size=batch)
+            for ldr in tqdm(
+                batches, total=-(-count // batch), desc="generated", unit="batch", disable=not progress, leave=False
+            )
+        ]
+    )
+    if not np.all(np.isfinite(fake)):
+        raise ValueError(
+            "the generator's samples are not finite (NaN or Inf), so FID is undefined; check the checkpoint"
+        )
+    kid, kid_std = kid_from_features(fake, real.features, generator=torch.Generator().manual_seed(seed))
+    return {
+        "fid": fid_from_features(fake, real.features),
+        "kid": kid,
+        "kid_std": kid_std,
+        "fake_count": int(fake.shape[0]),
+        "real_count": real.count,
+    }
+
+
+def protocol(config: Config, real: RealSet, *, count: int, seed: int) -> dict[str, Any]:
+    """What :func:`fid_of_generator` measured, JSON-ready: the fakes, the reals and the network."""
+    if config.camera.enabled:
+        camera = (
+            "each HDR sample photographed by its own random draw of the checkpoint's camera prior "
+            "(CameraPrior.sample + camera.render, as training's fakes before augmentation)"
+        )
+        prior = asdict(config.camera.prior)
+    else:
+        camera, prior = "none: the vanilla (camera-off) generator's LDR output as it is", None
+    try:
+        version = importlib.metadata.version(INCEPTION_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    return {
+        "fake": {
+            "count": count,
+            "latents": f"z ~ N(0, I), seeded by {seed}; no truncation (psi 1); random per-layer noise",
+            "camera": camera,
+            "camera_prior": prior,
+        },
+        "real": real.description,
+        "inception": {
+            "package": INCEPTION_PACKAGE,
+            "version": version,
+            "file": INCEPTION_FILE,
+            "input": "8-bit rounded, resized to 299x299 with TF1 bilinear sampling, (255 x - 128) / 128",
+            "features": f"{FEATURE_DIM}-d pool features",
+        },
+        "kid": {"subsets": KID_SUBSETS, "subset_size": KID_SUBSET_SIZE, "seed": seed},
+    }
