@@ -4,6 +4,7 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from glowgan import hdrio
 from glowgan.data.dataset import ImageFolderDataset
@@ -102,5 +103,29 @@ def test_clear_errors(tmp_path, prepared):
     broken = tmp_path / "broken"
     hdrio.write_ldr(broken / "a.png", _codes(1)[0])
     (broken / "b.png").write_text("not a png")
-    with pytest.raises(ValueError, match="b.png: cannot read the image header"):
+    with pytest.raises(ValueError, match=r"b.png: not a JPEG, PNG, WebP or TIFF image .*; check the file or remove it"):
         ImageFolderDataset(broken)
+
+
+@pytest.mark.parametrize("which", ["folder", "zip"])
+def test_unprepared_photos_count_with_their_exif_orientation(tmp_path, which):
+    """A camera's portrait JPEG is stored landscape with orientation 6 or 8: it is read as displayed."""
+    folder = tmp_path / "camera"
+    folder.mkdir()
+    shown = _codes(3, height=16, width=8, seed=2)
+    for i, orientation in enumerate((1, 6, 8)):
+        # store the image so that applying the orientation shows `shown[i]` (6: turn clockwise, 8: anticlockwise)
+        stored = {1: shown[i], 6: np.rot90(shown[i], 1), 8: np.rot90(shown[i], -1)}[orientation]
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        Image.fromarray(np.ascontiguousarray(stored)).save(folder / f"p{i}.jpg", exif=exif, quality=100, subsampling=0)
+    path = folder
+    if which == "zip":
+        path = tmp_path / "camera.zip"
+        with zipfile.ZipFile(path, "w") as z:
+            for image in sorted(folder.iterdir()):
+                z.write(image, image.name)
+    dataset = ImageFolderDataset(path, resolution=(16, 8))
+    for i in range(3):
+        assert dataset[i].shape == (3, 16, 8)
+        assert (dataset[i] - _expected(shown)[i]).abs().max() < 0.05  # JPEG-close to what is shown

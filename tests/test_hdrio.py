@@ -1,6 +1,5 @@
 """Tests for glowgan.hdrio: round trips, precision bounds, hand-made files, bad inputs, atomic writes."""
 
-import io
 import logging
 import os
 import stat
@@ -227,9 +226,8 @@ def test_exr_nonfinite_clean_and_keep(tmp_path, caplog):
     expected[0, 0, 0] = 0.0  # NaN
     expected[0, 1, 1] = 7.5  # +Inf -> brightest finite value
     expected[1, 0, 2] = 0.0  # -Inf
-    expected[1, 1, 0] = 0.0  # negative
-    assert np.array_equal(clean, expected)
-    assert "NaN in 1 pixels" in caplog.text and "negative values in 2 pixels" in caplog.text
+    assert np.array_equal(clean, expected)  # the finite -3 is left to the negatives policy
+    assert "NaN in 1 pixels and Inf in 2 pixels" in caplog.text
     kept = read_hdr(tmp_path / "bad.exr", nonfinite="keep")
     assert np.array_equal(kept, image, equal_nan=True)
 
@@ -451,7 +449,7 @@ def test_pfm_big_endian_bottom_up_file(tmp_path):
     assert np.array_equal(back, np.array([top, bottom], np.float32))
     grey = np.array([[1.5, -2.0, 3.0]], ">f4").tobytes()
     (tmp_path / "grey.pfm").write_bytes(b"Pf 3 1 4.0\n" + grey)  # any whitespace separates
-    assert np.array_equal(read_hdr(tmp_path / "grey.pfm", nonfinite="clean")[0, :, 1], [1.5, 0, 3])
+    assert np.array_equal(read_hdr(tmp_path / "grey.pfm")[0, :, 1], [1.5, -2, 3])
 
 
 def test_pfm_bad_files(tmp_path):
@@ -845,3 +843,101 @@ def test_remove_stale_temporaries_deletes_only_what_killed_writers_left(tmp_path
     assert hdrio.remove_stale_temporaries(tmp_path) == [stale.name]
     assert sorted(p.name for p in tmp_path.iterdir()) == [".hidden-config", "grid.png", "notes.0123abcd.tmp.png"]
     assert hdrio.remove_stale_temporaries(tmp_path / "missing") == []
+
+
+def _with_negatives(path, *, minimum=-0.003, count=3):
+    """An EXR of radiance around 1 with ``count`` tiny negative texels, as real HDRIs have."""
+    image = np.linspace(0.5, 1.5, 8 * 16 * 3, dtype=np.float32).reshape(8, 16, 3)
+    image.reshape(-1)[:count] = np.linspace(minimum, minimum / 3, count)
+    write_hdr(path, image)
+    return image
+
+
+def test_negatives_clamp_sets_tiny_negatives_to_zero_with_one_warning(tmp_path, caplog):
+    image = _with_negatives(tmp_path / "real.exr")
+    assert np.array_equal(read_hdr(tmp_path / "real.exr"), image)  # the default keeps them
+    with caplog.at_level(logging.WARNING, logger="glowgan.hdrio"):
+        clamped = read_hdr(tmp_path / "real.exr", negatives="clamp")
+    assert np.array_equal(clamped, np.maximum(image, 0))
+    [record] = caplog.records
+    assert "real.exr" in record.message and "in 1 pixels" in record.message and "-0.003" in record.message
+
+
+def test_negatives_clamp_refuses_an_image_that_is_not_radiance(tmp_path):
+    signed = np.linspace(-1, 1, 4 * 8 * 3, dtype=np.float32).reshape(4, 8, 3)  # e.g. a network's [-1, 1] output
+    write_hdr(tmp_path / "signed.exr", signed)
+    with pytest.raises(ImageIOError, match=r"signed\.exr: 16 pixels have negative values \(minimum -1\).*not linear radiance.*export"):
+        read_hdr(tmp_path / "signed.exr", negatives="clamp")
+    write_hdr(tmp_path / "dark.exr", np.full((2, 2, 3), -1e-6, np.float32))  # nothing positive at all
+    with pytest.raises(ImageIOError, match="dark.exr"):
+        read_hdr(tmp_path / "dark.exr", negatives="clamp")
+
+
+def test_negative_values_rule_and_nan_handling(tmp_path):
+    image = np.ones((10, 10, 3), np.float32)
+    image[0, 0] = [-0.3, 1, 1]  # 0.3 against 299 positive: 0.1 %
+    found = hdrio.negative_values(image)
+    assert (found.pixels, found.minimum) == (1, pytest.approx(-0.3)) and found.clampable
+    assert found.share == pytest.approx(0.3 / 299.0)
+    image[1, :] = -0.2  # 6.3 in all against 269 positive: 2.3 %
+    assert not hdrio.negative_values(image).clampable
+    assert hdrio.negative_values(np.ones((2, 2, 3))) == (0, 0.0, 0.0)
+    planes = {c: np.array([[np.nan, -0.001, 5.0]], np.float32) for c in "RGB"}
+    write_exr_channels(tmp_path / "nan.exr", planes)
+    kept = read_hdr(tmp_path / "nan.exr", nonfinite="keep", negatives="clamp")  # NaN ignored, kept
+    assert np.isnan(kept[0, 0]).all() and np.array_equal(kept[0, 1:, 0], [0.0, 5.0])
+    with pytest.raises(ValueError, match="negatives"):
+        read_hdr("x.exr", negatives="clip")
+
+
+def test_jpeg_min_size_decodes_at_a_reduced_scale(tmp_path):
+    stored = smooth_rgb8(400, 640)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 400x640, shown 640x400
+    Image.fromarray(stored).save(tmp_path / "big.jpg", exif=exif, quality=95)
+    full = read_ldr(tmp_path / "big.jpg")
+    assert full.shape == (640, 400, 3)
+    quarter = read_ldr(tmp_path / "big.jpg", min_size=(150, 90))  # 1/4 keeps 160x100 >= 150x90
+    assert quarter.shape == (160, 100, 3)
+    assert read_ldr(tmp_path / "big.jpg", min_size=(170, 90)).shape == (320, 200, 3)  # 1/4 would be too small
+    assert read_ldr(tmp_path / "big.jpg", min_size=(600, 400)).shape == (640, 400, 3)
+    coarse = np.asarray(Image.fromarray((full * 255).round().astype(np.uint8)).resize((100, 160), Image.BOX))
+    assert np.abs(quarter * 255 - coarse).mean() < 2  # the same picture, smaller
+    Image.fromarray(stored).save(tmp_path / "big.png")
+    assert read_ldr(tmp_path / "big.png", min_size=(50, 50)).shape == (400, 640, 3)  # only JPEGs shrink
+
+
+def test_decode_ldr_reads_bytes_like_read_ldr(tmp_path):
+    Image.fromarray(smooth_rgb8(12, 20)).save(tmp_path / "a.jpg")
+    data = (tmp_path / "a.jpg").read_bytes()
+    assert np.array_equal(hdrio.decode_ldr(data, name="x.zip:a.jpg"), read_ldr(tmp_path / "a.jpg"))
+    with pytest.raises(ImageIOError, match=r"^x\.zip:a\.jpg: .*truncated"):
+        hdrio.decode_ldr(data[: len(data) // 2], name="x.zip:a.jpg")
+
+
+@pytest.mark.parametrize("orientation", [1, 6, 8])
+def test_read_ldr_size_applies_the_exif_orientation(tmp_path, orientation):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(smooth_rgb8(6, 10)).save(tmp_path / "o.jpg", exif=exif)
+    Image.fromarray(smooth_rgb8(6, 10)).save(tmp_path / "o.png", exif=exif)
+    Image.fromarray(smooth_rgb8(6, 10)).save(tmp_path / "plain.png")
+    plain = (tmp_path / "plain.png").read_bytes()
+    late = png_chunk(b"eXIf", exif.tobytes()[6:])  # after the image data, where Pillow finds it only by decoding
+    (tmp_path / "late.png").write_bytes(plain[:-12] + late + plain[-12:])
+    for name in ("o.jpg", "o.png", "late.png"):
+        assert hdrio.read_ldr_size(tmp_path / name) == read_ldr(tmp_path / name).shape[:2]
+        with open(tmp_path / name, "rb") as f:
+            assert hdrio.read_ldr_size(f, name=name) == read_ldr(tmp_path / name).shape[:2]
+    (tmp_path / "bad.jpg").write_text("no")
+    with pytest.raises(ImageIOError, match="bad.jpg: not a JPEG"):
+        hdrio.read_ldr_size(tmp_path / "bad.jpg")
+
+
+def test_write_ldr_text_chunks(tmp_path):
+    write_ldr(tmp_path / "t.png", np.zeros((2, 2, 3)), text={"source": "a/b.jpg"})
+    with Image.open(tmp_path / "t.png") as picture:
+        assert picture.info["source"] == "a/b.jpg"
+    with pytest.raises(ImageIOError, match="8-bit PNG"):
+        write_ldr(tmp_path / "t.jpg", np.zeros((2, 2, 3)), text={"a": "b"})
+    assert not (tmp_path / "t.jpg").exists()

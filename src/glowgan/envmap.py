@@ -312,7 +312,10 @@ def _write_summary(
 
 
 def read_envmap(path: Path | str) -> np.ndarray:
-    """Read an HDR file (EXR, .hdr, PFM) and check it is an equirectangular map (:func:`check_envmap`)."""
+    """Read an HDR file (EXR, .hdr, PFM) and check it is an equirectangular map (:func:`check_envmap`).
+
+    Small negative texels, which real HDRIs carry, are clamped at 0 with a warning (hdrio's ``negatives="clamp"``).
+    """
     if not Path(path).is_file():
         raise FileNotFoundError(f"{path}: no such environment map; pass an existing .exr/.hdr/.pfm file")
-    return check_envmap(hdrio.read_hdr(path, nonfinite="keep"), name=str(path))
+    return check_envmap(hdrio.read_hdr(path, nonfinite="keep", negatives="clamp"), name=str(path))

@@ -43,10 +43,17 @@ Decisions worth knowing:
   lists the channels found.  The data window is returned (a warning is logged if it differs from
   the display window).
 - Non-finite values on reading (``nonfinite=``): ``"error"`` (default) raises with the counts of
-  NaN and Inf pixels; ``"clean"`` sets NaN, -Inf and negative values to 0 and +Inf to the
-  largest finite value of the image (0 if it has none), with a logged warning of the counts;
-  ``"keep"`` returns the data untouched.  Negative finite values are data, not corruption: only
-  ``"clean"`` changes them.
+  NaN and Inf pixels; ``"clean"`` sets NaN and -Inf to 0 and +Inf to the largest finite value
+  of the image (0 if it has none), with a logged warning of the counts; ``"keep"`` returns the
+  data untouched.
+- Negative finite values on reading (``negatives=``): ``"keep"`` (default) returns them;
+  ``"clamp"`` sets them to 0 with one logged warning naming the file, the number of pixels and
+  the minimum, as long as they are small: together (in magnitude) at most ``NEGATIVE_TOLERANCE``
+  (1 %) of the sum of the image's positive values, so that clamping changes its total radiance
+  by at most that much.  Real HDR captures and renders carry such texels (demosaicing, colour
+  conversion of out-of-gamut colours, denoisers; a CC0 HDRI with a minimum of -0.003 is typical).
+  More than that is refused: the image is then not linear radiance (a signed, log-encoded or
+  difference image) or is damaged, and clamping would hide it.  See :func:`negative_values`.
 - LDR photos: alpha is dropped (not composited), palettes expanded, grey replicated to RGB,
   CMYK converted by Pillow, and the EXIF orientation applied.  The first frame of multi-frame
   files is read.  Pillow's warnings are logged with the file name, except its
@@ -68,7 +75,9 @@ sections 7, 8 and 9 for chunks, Adam7 and filters; the OpenEXR 3.x Python bindin
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
+import math
 import os
 import re
 import secrets
@@ -76,22 +85,30 @@ import struct
 import warnings
 import zlib
 from collections.abc import Callable, Iterator
+from typing import IO, NamedTuple
 
 import numpy as np
 import OpenEXR
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "HDR_SUFFIXES",
     "LDR_SUFFIXES",
+    "NEGATIVE_TOLERANCE",
     "ImageIOError",
+    "NegativeValues",
+    "decode_ldr",
     "is_hdr_path",
+    "negative_values",
     "read_hdr",
     "read_ldr",
+    "read_ldr_size",
     "write_animation",
+    "write_atomically",
     "write_hdr",
     "write_ldr",
+    "write_text",
 ]
 
 logger = logging.getLogger(__name__)
@@ -101,6 +118,10 @@ HDR_SUFFIXES = (".exr", ".hdr", ".pic", ".pfm")
 LDR_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
 
 _NONFINITE_POLICIES = ("error", "clean", "keep")
+_NEGATIVE_POLICIES = ("keep", "clamp")
+# negatives="clamp" clamps negative values that sum (in magnitude) to at most this share of the
+# image's positive values, and refuses larger ones (module docstring).
+NEGATIVE_TOLERANCE = 0.01
 _PIL_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF")  # JPEG also opens multi-picture (MPO) files
 # What Pillow's plugins raise on bad data besides OSError (they do not all convert these).
 _PILLOW_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error)
@@ -133,6 +154,7 @@ def read_hdr(
     *,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     nonfinite: str = "error",
+    negatives: str = "keep",
     keep_single_channel: bool = False,
 ) -> np.ndarray:
     """Read an OpenEXR, Radiance RGBE (``.hdr``/``.pic``) or PFM file by its extension.
@@ -140,10 +162,14 @@ def read_hdr(
     Returns ``[H, W, 3]`` float32 linear radiance, or ``[H, W, 1]`` for a single-channel file
     when ``keep_single_channel`` is true (otherwise the channel is replicated to RGB).
     ``max_pixels`` (None: no limit) is checked against the header before decoding;
-    ``nonfinite`` is ``"error"``, ``"clean"`` or ``"keep"`` (see the module docstring).
+    ``nonfinite`` is ``"error"``, ``"clean"`` or ``"keep"`` and ``negatives`` is ``"keep"`` or
+    ``"clamp"`` (see the module docstring).  Commands that show or use radiance read with
+    ``negatives="clamp"``.
     """
     if nonfinite not in _NONFINITE_POLICIES:
         raise ValueError(f"nonfinite must be one of {_NONFINITE_POLICIES}, got {nonfinite!r}")
+    if negatives not in _NEGATIVE_POLICIES:
+        raise ValueError(f"negatives must be one of {_NEGATIVE_POLICIES}, got {negatives!r}")
     suffix = os.path.splitext(os.fspath(path))[1].lower()
     if suffix == ".exr":
         image = _read_exr(path, max_pixels)
@@ -158,6 +184,8 @@ def read_hdr(
             f"use one of {', '.join(HDR_SUFFIXES)} (read_ldr reads photos)",
         )
     image = _handle_nonfinite(path, image, nonfinite)
+    if negatives == "clamp":
+        image = _clamp_negatives(path, image)
     if image.shape[2] == 1 and not keep_single_channel:
         image = np.repeat(image, 3, axis=2)
     return np.ascontiguousarray(image, dtype=np.float32)
@@ -181,34 +209,78 @@ def write_hdr(path: str | os.PathLike, image: np.ndarray, *, half: bool = False)
     if suffix == ".exr":
         if half:
             _check_half_range(path, image)
-        _atomic_write(path, lambda tmp: _write_exr(tmp, image, half))
+        write_atomically(path, lambda tmp: _write_exr(tmp, image, half))
     elif suffix in (".hdr", ".pic"):
         data = _encode_rgbe(path, image)
-        _atomic_write(path, lambda tmp: _write_bytes(tmp, data))
+        write_atomically(path, lambda tmp: _write_bytes(tmp, data))
     else:
         data = _encode_pfm(image)
-        _atomic_write(path, lambda tmp: _write_bytes(tmp, data))
+        write_atomically(path, lambda tmp: _write_bytes(tmp, data))
 
 
-def read_ldr(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_ldr(
+    path: str | os.PathLike,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    min_size: tuple[int, int] | None = None,
+) -> np.ndarray:
     """Read a photo (JPEG, PNG 8/16-bit, WebP, TIFF) as ``[H, W, 3]`` float32 in [0, 1].
 
     The EXIF orientation is applied, alpha dropped, grey and palette images expanded to RGB;
     8-bit values map to ``v / 255`` and 16-bit values to ``v / 65535`` exactly.  ``max_pixels``
-    (None: no limit) is checked before decoding.
+    (None: no limit) is checked before decoding.  ``min_size`` ``(height, width)``: a JPEG may
+    then be decoded at 1/2, 1/4 or 1/8 of its size (libjpeg's DCT scaling, Pillow's draft mode),
+    the smallest scale at which both sides, after orientation, are still at least ``min_size``;
+    that is many times faster, and the result is smaller than the file.  Other formats, and
+    photos already smaller than twice ``min_size``, are decoded at full size.
     """
-    prefix = _read_prefix(path, 33)
+    data = _read_prefix(path, None)
     if is_hdr_path(path):
         raise _error(path, "is an HDR image, not a photo", "read it with read_hdr")
-    if _png_bit_depth(prefix) == 16:
-        pixels, orientation = _read_png16(path, max_pixels)
+    return decode_ldr(data, name=os.fspath(path), max_pixels=max_pixels, min_size=min_size)
+
+
+def decode_ldr(
+    data: bytes,
+    *,
+    name: str,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    min_size: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """:func:`read_ldr` of a photo's bytes (e.g. a zip member); ``name`` is what error messages call it."""
+    if _png_bit_depth(data[:33]) == 16:
+        pixels, orientation = _read_png16(name, data, max_pixels)
     else:
-        pixels, orientation = _read_with_pillow(path, max_pixels)
+        pixels, orientation = _read_with_pillow(name, data, max_pixels, min_size)
     lut = _LUT16 if pixels.dtype == np.uint16 else _LUT8
     pixels = _apply_orientation(pixels, orientation)
     if pixels.shape[2] == 1:
         pixels = np.repeat(pixels, 3, axis=2)
     return lut[pixels]
+
+
+def read_ldr_size(file: str | os.PathLike | IO[bytes], *, name: str | None = None) -> tuple[int, int]:
+    """``(height, width)`` of the photo ``file`` (a path or an open binary file) as :func:`read_ldr`
+    returns it (EXIF orientation applied), without decoding its pixels.
+
+    ``name`` (default: the path, or the open file's name) is what error messages call the file.
+    """
+    if hasattr(file, "read"):
+        label = name if name is not None else str(getattr(file, "name", "photo"))
+    else:
+        label = name if name is not None else os.fspath(file)
+        _read_prefix(file, 0)  # a missing or unreadable file is reported as such
+    with _pillow_warnings_logged(label), _open_picture(label, file) as picture:
+        try:
+            if picture.format == "PNG" and "exif" not in picture.info:
+                orientation = _png_late_orientation(picture.fp)  # Pillow would decode the image to find it
+            else:
+                orientation = picture.getexif().get(0x0112, 1)
+        except _PILLOW_DECODE_ERRORS as e:
+            raise _error(label, f"cannot read the image header ({e})", "the file is corrupt or truncated") from None
+        width, height = picture.size
+    transpose = _ORIENTATIONS.get(orientation, (False, False, False))[0]
+    return (width, height) if transpose else (height, width)
 
 
 def write_ldr(
@@ -217,12 +289,14 @@ def write_ldr(
     *,
     quality: int = 95,
     bits: int = 8,
+    text: dict[str, str] | None = None,
 ) -> None:
     """Write a photo atomically: ``.png`` (8- or 16-bit), ``.jpg``/``.jpeg`` or ``.webp``.
 
     ``image`` is ``[H, W]``, ``[H, W, 1]`` (grey) or ``[H, W, 3]``: floats in [0, 1] (clipped and
     rounded half up), uint8, or uint16 (16-bit PNG only).  ``quality`` (1-100) applies to JPEG
-    and WebP; ``bits=16`` writes a 16-bit PNG.
+    and WebP; ``bits=16`` writes a 16-bit PNG.  ``text``: key-value pairs stored as ``tEXt``
+    chunks before the image data of an 8-bit PNG (Latin-1; read them from ``Image.open(f).info``).
     """
     suffix = os.path.splitext(os.fspath(path))[1].lower()
     formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
@@ -236,14 +310,20 @@ def write_ldr(
         raise _error(path, "16-bit output needs PNG", "write a .png file or pass bits=8")
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be in [1, 100], got {quality!r}")
+    if text and (suffix != ".png" or bits != 8):
+        raise _error(path, "text chunks are written into 8-bit PNGs only", "write an 8-bit .png or drop text")
     pixels = _quantised(path, image, bits)
     if bits == 16:
         data = _encode_png16(pixels)
-        _atomic_write(path, lambda tmp: _write_bytes(tmp, data))
+        write_atomically(path, lambda tmp: _write_bytes(tmp, data))
         return
     picture = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
-    options = {} if suffix == ".png" else {"quality": quality}
-    _atomic_write(path, lambda tmp: picture.save(tmp, format=formats[suffix], **options))
+    options: dict = {"quality": quality} if suffix != ".png" else {}
+    if text:
+        options["pnginfo"] = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            options["pnginfo"].add_text(key, value)
+    write_atomically(path, lambda tmp: picture.save(tmp, format=formats[suffix], **options))
 
 
 def write_animation(path: str | os.PathLike, frames: list[np.ndarray], *, frame_ms: int = 80) -> None:
@@ -255,7 +335,7 @@ def write_animation(path: str | os.PathLike, frames: list[np.ndarray], *, frame_
     pictures = [Image.fromarray(_quantised(path, frame, 8)[..., :3]) for frame in frames]
     if len({p.size for p in pictures}) != 1:
         raise _error(path, "frames differ in size", "render every frame at the same size")
-    _atomic_write(
+    write_atomically(
         path,
         lambda tmp: pictures[0].save(
             tmp, format="GIF", save_all=True, append_images=pictures[1:], duration=frame_ms, loop=0
@@ -271,7 +351,7 @@ def write_animation(path: str | os.PathLike, frames: list[np.ndarray], *, frame_
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
     """Delete the hidden temporary files that writers killed mid-write left in ``folder``; returns their names.
 
-    Only names of the form :func:`_atomic_write` makes (``.NAME.<8 hex digits>.tmpSUFFIX``) are touched.
+    Only names of the form :func:`write_atomically` makes (``.NAME.<8 hex digits>.tmpSUFFIX``) are touched.
     """
     removed = []
     if not os.path.isdir(folder):
@@ -287,11 +367,11 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[str]:
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write a small text file (e.g. JSON metadata beside an image) atomically, UTF-8."""
     data = text.encode("utf-8")
-    _atomic_write(path, lambda tmp: _write_bytes(tmp, data))
+    write_atomically(path, lambda tmp: _write_bytes(tmp, data))
 
 
-def _read_prefix(path: str | os.PathLike, size: int) -> bytes:
-    """The first ``size`` bytes of the file (fewer if it is shorter), with clear OS errors."""
+def _read_prefix(path: str | os.PathLike, size: int | None) -> bytes:
+    """The first ``size`` bytes of the file (fewer if it is shorter; None: all), with clear OS errors."""
     try:
         with open(path, "rb") as f:
             return f.read(size)
@@ -330,20 +410,65 @@ def _handle_nonfinite(path: str | os.PathLike, image: np.ndarray, policy: str) -
             'pass nonfinite="clean" to replace them (NaN and -Inf by 0, +Inf by the brightest '
             'finite value) or nonfinite="keep" to keep them',
         )
-    negative_pixels = int((image < 0).any(axis=2).sum())  # NaN compares False
-    if nan_pixels == inf_pixels == negative_pixels == 0:
+    if nan_pixels == inf_pixels == 0:
         return image
     finite = np.isfinite(image)
     brightest = max(float(image[finite].max()), 0.0) if finite.any() else 0.0
     logger.warning(
-        "%s: replaced NaN in %d pixels, Inf in %d pixels and negative values in %d pixels",
-        os.fspath(path),
-        nan_pixels,
-        inf_pixels,
-        negative_pixels,
+        "%s: replaced NaN in %d pixels and Inf in %d pixels", os.fspath(path), nan_pixels, inf_pixels
     )
-    cleaned = np.nan_to_num(image, nan=0.0, posinf=brightest, neginf=0.0)
-    return np.maximum(cleaned, 0.0, out=cleaned)
+    return np.nan_to_num(image, nan=0.0, posinf=brightest, neginf=0.0)
+
+
+class NegativeValues(NamedTuple):
+    """Negative finite values of an image: see :func:`negative_values`."""
+
+    pixels: int  # pixels with at least one negative channel
+    minimum: float  # the most negative value (0.0 when there is none)
+    share: float  # sum of |negative values| / sum of positive values (inf when nothing is positive)
+
+    @property
+    def clampable(self) -> bool:
+        """Whether ``read_hdr(..., negatives="clamp")`` clamps them (rather than refusing the image)."""
+        return self.share <= NEGATIVE_TOLERANCE
+
+
+def negative_values(image: np.ndarray) -> NegativeValues:
+    """Count and size the negative finite values of ``image`` ([H, W, C]; NaN and Inf are ignored)."""
+    finite = np.where(np.isfinite(image), image, 0.0)
+    negative = np.minimum(finite, 0.0)
+    pixels = int((negative < 0).any(axis=2).sum())
+    if pixels == 0:
+        return NegativeValues(0, 0.0, 0.0)
+    positive_sum = float(np.maximum(finite, 0.0).sum(dtype=np.float64))
+    negative_sum = -float(negative.sum(dtype=np.float64))
+    share = negative_sum / positive_sum if positive_sum > 0 else math.inf
+    return NegativeValues(pixels, float(negative.min()), share)
+
+
+def _clamp_negatives(path: str | os.PathLike, image: np.ndarray) -> np.ndarray:
+    """``negatives="clamp"`` of :func:`read_hdr`: small negatives to 0 with one warning, large ones refused."""
+    found = negative_values(image)
+    if found.pixels == 0:
+        return image
+    if not found.clampable:
+        raise _error(
+            path,
+            f"{found.pixels} pixels have negative values (minimum {found.minimum:.3g}) that together "
+            f"amount to {100 * found.share:.3g} % of the image's positive values, more than the "
+            f"{100 * NEGATIVE_TOLERANCE:g} % that is clamped at 0 as noise: this is not linear radiance "
+            "(a signed, log-encoded or difference image?)",
+            "export the image as linear radiance >= 0, or clamp it at 0 with an image tool if the "
+            "negatives are only noise",
+        )
+    logger.warning(
+        "%s: clamped negative values at 0 in %d pixels (minimum %.3g, %.2g %% of the image's positive values)",
+        os.fspath(path),
+        found.pixels,
+        found.minimum,
+        100 * found.share,
+    )
+    return np.maximum(image, 0.0)  # NaN stays NaN
 
 
 def _validated_image(path: str | os.PathLike, image: np.ndarray) -> np.ndarray:
@@ -373,12 +498,14 @@ def _validated_image(path: str | os.PathLike, image: np.ndarray) -> np.ndarray:
     return array
 
 
-# What _atomic_write names its temporary files: ".NAME.<8 hex digits>.tmp" plus NAME's suffix.
+# What write_atomically names its temporary files: ".NAME.<8 hex digits>.tmp" plus NAME's suffix.
 _TEMPORARY_NAME = re.compile(r"\..+\.[0-9a-f]{8}\.tmp(\.[^.]+)?")
 
 
-def _atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp)`` on a hidden temporary file beside ``path``, then rename it to ``path``.
+
+    What every writer here uses; other modules use it for files they write themselves (a zip).
 
     The temporary name starts with '.' and keeps the real suffix (writers may look at it).  On any
     error the temporary file is removed and an existing ``path`` is left as it was.
@@ -788,29 +915,12 @@ def _pillow_warnings_logged(path: str | os.PathLike) -> Iterator[None]:
             logger.warning("%s: %s", os.fspath(path), warning.message)
 
 
-def _read_with_pillow(path: str | os.PathLike, max_pixels: int | None) -> tuple[np.ndarray, int]:
-    """Decode with Pillow to uint8 or uint16 [H, W, 1 or 3] plus the EXIF orientation."""
+def _read_with_pillow(
+    path: str, data: bytes, max_pixels: int | None, min_size: tuple[int, int] | None
+) -> tuple[np.ndarray, int]:
+    """Decode with Pillow to uint8 or uint16 [H, W, 1 or 3] plus the EXIF orientation (see read_ldr)."""
     with _pillow_warnings_logged(path):
-        try:
-            picture = Image.open(path, formats=_PIL_FORMATS)  # parses the header only
-        except Image.UnidentifiedImageError:
-            raise _error(
-                path,
-                "not a JPEG, PNG, WebP or TIFF image (Pillow cannot identify it)",
-                "check the file or remove it",
-            ) from None
-        except Image.DecompressionBombError:
-            limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
-            raise _error(
-                path,
-                f"image is too large (more than {limit} pixels, Pillow's own limit)",
-                "raise PIL.Image.MAX_IMAGE_PIXELS if the file is trusted",
-            ) from None
-        except _PILLOW_DECODE_ERRORS as e:
-            raise _error(
-                path, f"cannot read the image header ({e})", "the file is corrupt or truncated"
-            ) from None
-        with picture:
+        with _open_picture(path, io.BytesIO(data)) as picture:
             _check_size(path, picture.width, picture.height, max_pixels)
             if picture.format == "TIFF" and picture.mode in ("RGB", "RGBA", "CMYK"):
                 bits = picture.tag_v2.get(0x0102, 8)  # BitsPerSample
@@ -821,6 +931,8 @@ def _read_with_pillow(path: str | os.PathLike, max_pixels: int | None) -> tuple[
                         os.fspath(path),
                     )
             try:
+                if min_size is not None:
+                    _draft(picture, min_size)
                 picture.load()
                 orientation = picture.getexif().get(0x0112, 1)  # PNG finds eXIf after the data
             except _PILLOW_DECODE_ERRORS as e:
@@ -829,6 +941,55 @@ def _read_with_pillow(path: str | os.PathLike, max_pixels: int | None) -> tuple[
                 ) from None
             pixels = _pillow_pixels(path, picture)
     return pixels, orientation
+
+
+def _open_picture(path: str | os.PathLike, file: str | os.PathLike | IO[bytes]) -> Image.Image:
+    """``Image.open`` (which parses the header only) with its failures as ImageIOErrors naming ``path``."""
+    try:
+        return Image.open(file, formats=_PIL_FORMATS)
+    except Image.UnidentifiedImageError:
+        raise _error(
+            path,
+            "not a JPEG, PNG, WebP or TIFF image (Pillow cannot identify it)",
+            "check the file or remove it",
+        ) from None
+    except Image.DecompressionBombError:
+        limit = 2 * (Image.MAX_IMAGE_PIXELS or 0)
+        raise _error(
+            path,
+            f"image is too large (more than {limit} pixels, Pillow's own limit)",
+            "raise PIL.Image.MAX_IMAGE_PIXELS if the file is trusted",
+        ) from None
+    except _PILLOW_DECODE_ERRORS as e:
+        raise _error(
+            path, f"cannot read the image header ({e})", "the file is corrupt or truncated"
+        ) from None
+
+
+def _png_late_orientation(fp: IO[bytes]) -> int:
+    """The EXIF orientation of a PNG whose ``eXIf`` chunk, if any, follows the image data: found by
+    walking the chunk headers, without decompressing anything (1 when there is none)."""
+    fp.seek(len(_PNG_SIGNATURE))
+    while len(header := fp.read(8)) == 8:
+        length, kind = struct.unpack(">I4s", header)
+        if kind == b"eXIf":
+            tags = Image.Exif()
+            tags.load(fp.read(length))
+            return tags.get(0x0112, 1)
+        if kind == b"IEND":
+            break
+        fp.seek(length + 4, os.SEEK_CUR)  # the data and its CRC
+    return 1
+
+
+def _draft(picture: Image.Image, min_size: tuple[int, int]) -> None:
+    """Let a JPEG decode at the smallest DCT scale keeping the oriented size >= ``min_size`` (H, W)."""
+    if picture.format not in ("JPEG", "MPO"):
+        return
+    height, width = min_size
+    if _ORIENTATIONS.get(picture.getexif().get(0x0112, 1), (False, False, False))[0]:
+        height, width = width, height  # min_size is after orientation; the file is stored transposed
+    picture.draft(picture.mode, (max(1, width), max(1, height)))
 
 
 def _pillow_pixels(path: str | os.PathLike, picture: Image.Image) -> np.ndarray:
@@ -897,17 +1058,15 @@ def _png_bit_depth(prefix: bytes) -> int | None:
     return None
 
 
-def _read_png16(path: str | os.PathLike, max_pixels: int | None) -> tuple[np.ndarray, int]:
-    """Decode a 16-bit PNG to uint16 [H, W, 1 or 3] (alpha dropped) plus its EXIF orientation."""
-    ihdr = _read_prefix(path, 33)[16:29]
+def _read_png16(path: str, data: bytes, max_pixels: int | None) -> tuple[np.ndarray, int]:
+    """Decode a 16-bit PNG (the file's bytes) to uint16 [H, W, 1 or 3] (alpha dropped) plus its EXIF orientation."""
+    ihdr = data[16:29]
     width, height, _, colour_type, compression, filter_method, interlace = struct.unpack(
         ">IIBBBBB", ihdr
     )
     if colour_type not in _PNG_CHANNELS or compression or filter_method or interlace > 1:
         raise _error(path, "invalid PNG header", "the file is corrupt")
     _check_size(path, width, height, max_pixels)
-    with open(path, "rb") as f:
-        data = f.read()
     idat, exif = [], None
     pos = len(_PNG_SIGNATURE)
     while pos + 12 <= len(data):

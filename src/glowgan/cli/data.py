@@ -59,16 +59,24 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="centre-crop and resize a folder or zip of photos into a training set",
         description=(
             "Turn a folder (searched recursively) or zip of photos into equally sized 8-bit PNGs in OUT/ldr: "
-            "centre-crop to the aspect ratio, resize with a Lanczos filter. Unreadable, corrupt or too-small "
-            "files are skipped and listed with the reason; one bad file never stops the run. Re-running "
-            "resumes."
+            "apply the EXIF orientation, centre-crop to the aspect ratio, resize with a Lanczos filter (large "
+            "JPEGs are decoded at a reduced scale that still covers the size, which is much faster). "
+            "Sides must be powers of two, as training needs. Unreadable, corrupt or too-small files are "
+            "skipped and listed with the reason; one bad file never stops the run. Re-running resumes, "
+            "even from a moved or copied source: photos are recognised by name, size and time, or by content."
         ),
     )
     prepare.add_argument("source", type=Path, help="folder or .zip of photos")
-    prepare.add_argument("--size", type=int, default=256, help="output height in pixels (default: 256)")
-    prepare.add_argument("--aspect", default="1:1", help="output width:height, e.g. 2:1 for panoramas (default 1:1)")
-    prepare.add_argument("--out", type=Path, required=True, help="output folder")
-    prepare.add_argument("--workers", type=int, default=2, help="threads (default: 2)")
+    prepare.add_argument(
+        "--size", type=int, default=256, help="shorter output side in pixels, a power of two (default: 256)"
+    )
+    prepare.add_argument("--aspect", default="1:1", help="output width:height: 1:1, 2:1 for panoramas, 1:2 (default 1:1)")
+    prepare.add_argument(
+        "--out", type=Path, required=True, help="output folder, or a .zip file (written once complete)"
+    )
+    prepare.add_argument(
+        "--workers", type=int, help="processes decoding photos (default: the CPU cores available)"
+    )
     prepare.set_defaults(func=run_prepare)
 
     stats = sub.add_parser(
@@ -113,7 +121,9 @@ def run_synth(args: argparse.Namespace) -> int:
 def run_prepare(args: argparse.Namespace) -> int:
     from glowgan.data.prepare import parse_aspect, prepare_images
 
-    report = prepare_images(args.source, args.out, size=args.size, aspect=parse_aspect(args.aspect), workers=args.workers)
+    report = prepare_images(
+        args.source, args.out, size=args.size, aspect=parse_aspect(args.aspect), workers=args.workers
+    )
     print(report.summary())
     return 0
 

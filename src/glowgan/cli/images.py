@@ -22,7 +22,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         description=(
             "Print an image's size, channels, value range, luminance percentiles, its dynamic range in "
             "stops (log2 of the 99.9th over the 0.1st luminance percentile, over non-zero pixels) and "
-            "how many pixels are NaN or infinite. Reads EXR, Radiance .hdr and PFM as linear HDR, and "
+            "how many pixels are NaN, infinite or negative (values as stored: the other commands clamp "
+            "small negatives at 0). Reads EXR, Radiance .hdr and PFM as linear HDR, and "
             "PNG/JPEG/WebP/TIFF as display values in [0, 1]."
         ),
     )
@@ -33,7 +34,10 @@ def register(commands: argparse._SubParsersAction) -> None:
     tm = commands.add_parser(
         "tonemap",
         help="turn an HDR image into a viewable PNG/JPEG",
-        description="Tone-map a linear HDR image (EXR, .hdr, PFM) to an 8-bit sRGB PNG, JPEG or WebP.",
+        description=(
+            "Tone-map a linear HDR image (EXR, .hdr, PFM) to an 8-bit sRGB PNG, JPEG or WebP. "
+            "Small negative values, which real HDR files often carry, are clamped at 0 with a warning."
+        ),
     )
     tm.add_argument("input", type=Path, help="HDR image (.exr, .hdr, .pfm)")
     tm.add_argument("output", type=Path, help="output picture (.png, .jpg, .webp)")
@@ -52,7 +56,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="render an HDR image at several exposures side by side (an exposure stack)",
         description=(
             "Write one picture that shows an HDR image at several exposures side by side, e.g. "
-            "--stops -4,-2,0,2,4, so that both its shadows and its highlights can be seen."
+            "--stops -4,-2,0,2,4, so that both its shadows and its highlights can be seen. "
+            "Small negative values are clamped at 0 with a warning."
         ),
     )
     ex.add_argument("input", type=Path, help="HDR image (.exr, .hdr, .pfm)")
@@ -94,6 +99,7 @@ def image_info(path: Path) -> dict:
     nan_count = int(np.isnan(image).any(axis=-1).sum())
     inf_count = int(np.isinf(image).any(axis=-1).sum())
     clean = np.where(finite, image, 0.0)
+    negatives = hdrio.negative_values(clean)
     lum = luminance(clean)
     positive = lum[np.isfinite(lum) & (lum > 0)]
     percentiles = np.percentile(positive, INFO_PERCENTILES) if positive.size else [0.0] * len(INFO_PERCENTILES)
@@ -110,6 +116,8 @@ def image_info(path: Path) -> dict:
         "zero_pixels": int((lum <= 0).sum()),
         "nan_pixels": nan_count,
         "inf_pixels": inf_count,
+        "negative_pixels": negatives.pixels,
+        "negatives_clamped": negatives.clampable,  # what the other commands do: clamp, or refuse the file
     }
 
 
@@ -128,6 +136,11 @@ def run_info(args: argparse.Namespace) -> int:
     )
     print(f"  zero pixels     {info['zero_pixels']}")
     print(f"  NaN / Inf       {info['nan_pixels']} / {info['inf_pixels']} pixels")
+    if info["negative_pixels"]:
+        verdict = "other commands clamp them at 0" if info["negatives_clamped"] else (
+            "too many to be noise: other commands refuse this file"
+        )
+        print(f"  negative        {info['negative_pixels']} pixels (min {info['min']:.3g}): {verdict}")
     return 0
 
 
@@ -152,7 +165,7 @@ def parse_stops(text: str) -> list[float]:
 
 
 def run_tonemap(args: argparse.Namespace) -> int:
-    hdr = hdrio.read_hdr(args.input, nonfinite=args.nonfinite)
+    hdr = hdrio.read_hdr(args.input, nonfinite=args.nonfinite, negatives="clamp")
     stops = _exposure(args.exposure, hdr)
     hdrio.write_ldr(args.output, tonemap.tonemap(hdr, exposure_stops=stops, operator=args.operator))
     print(f"wrote {args.output} (exposure {stops:+.2f} stops, {args.operator})")
@@ -161,7 +174,7 @@ def run_tonemap(args: argparse.Namespace) -> int:
 
 def run_expose(args: argparse.Namespace) -> int:
     stops = parse_stops(args.stops)
-    hdr = hdrio.read_hdr(args.input, nonfinite=args.nonfinite)
+    hdr = hdrio.read_hdr(args.input, nonfinite=args.nonfinite, negatives="clamp")
     offset = tonemap.auto_exposure_stops(hdr) if args.relative else 0.0
     sheet = tonemap.exposure_stack(hdr, [s + offset for s in stops], operator=args.operator)
     hdrio.write_ldr(args.output, sheet)

@@ -16,7 +16,8 @@ def register(commands: argparse._SubParsersAction) -> None:
             "exposure). The built-in renderer uses spherical-harmonics irradiance with the brightest texels "
             "summed exactly (diffuse), a Monte-Carlo prefiltered Phong lobe (glossy) and a reflection "
             "lookup (mirror); no shadows between spheres. --renderer mitsuba path-traces the same scene "
-            "with Mitsuba 3 (pip install mitsuba). Conventions: y up, the map's centre is in front of the camera."
+            "with Mitsuba 3 (pip install mitsuba). Conventions: y up, the map's centre is in front of the camera. "
+            "Small negative texels, which real HDRIs often carry, are clamped at 0 with a warning."
         ),
     )
     parser.add_argument("envmap", type=Path, help="equirectangular (2:1) HDR map: .exr, .hdr or .pfm")

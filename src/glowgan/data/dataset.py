@@ -9,8 +9,9 @@ Layouts it understands (``path``):
 - a ``.zip`` file: the images under ``ldr/`` if it has that folder, otherwise all images in it.
 
 Images are ``.png``, ``.jpg``/``.jpeg`` or ``.webp`` files whose names do not start with ``.``
-(hidden and temporary files are ignored), in sorted order. All must have the same size, checked from
-their headers when the data set is opened. Items are ``ldr`` tensors ``[3, H, W]`` float32 in [0, 1].
+(hidden and temporary files are ignored), in sorted order. All must have the same size as displayed
+(EXIF orientation applied, as :func:`glowgan.hdrio.read_ldr` reads them), checked from their headers
+when the data set is opened. Items are ``ldr`` tensors ``[3, H, W]`` float32 in [0, 1].
 
 Data loaders: the object pickles without open file handles; each process opens the zip on first use,
 so it works with ``torch.utils.data.DataLoader(num_workers > 0)``, and reads are safe from threads.
@@ -18,7 +19,6 @@ so it works with ``torch.utils.data.DataLoader(num_workers > 0)``, and reads are
 
 from __future__ import annotations
 
-import io
 import os
 import threading
 import zipfile
@@ -28,12 +28,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
 
 from glowgan import hdrio
+from glowgan.data.prepare import LDR_FOLDER
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
-LDR_FOLDER = "ldr"
 
 
 def is_image_name(name: str) -> bool:
@@ -113,9 +112,9 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         name = self.names[index]
         if self._folder is not None:
             ldr = hdrio.read_ldr(self._folder / name)  # [H, W, 3] float32 in [0, 1]
-            codes = np.floor(ldr * 255.0 + 0.5).astype(np.uint8)
         else:
-            codes = _decode_codes(self._zip_file().read(name), f"{self.path}:{name}")
+            ldr = hdrio.decode_ldr(self._zip_file().read(name), name=self._describe(name))
+        codes = np.floor(ldr * 255.0 + 0.5).astype(np.uint8)
         if codes.shape[:2] != self.resolution:
             raise ValueError(
                 f"{self._describe(name)}: image is {codes.shape[0]}x{codes.shape[1]} but the data set is "
@@ -153,23 +152,16 @@ class ImageFolderDataset(torch.utils.data.Dataset):
         return str(self._folder / name) if self._folder is not None else f"{self.path}:{name}"
 
     def _common_size(self) -> tuple[int, int]:
-        """The (H, W) all images share, from their headers; ValueError naming examples otherwise."""
+        """The displayed (H, W) all images share, from their headers; ValueError naming examples otherwise."""
         sizes: dict[str, tuple[int, int]] = {}
         archive = zipfile.ZipFile(self.path) if self._folder is None else None
         try:
-            for name in self.names:
-                try:
-                    if archive is None:
-                        with Image.open(self._folder / name) as picture:
-                            sizes[name] = (picture.height, picture.width)
-                    else:
-                        with archive.open(name) as member, Image.open(member) as picture:
-                            sizes[name] = (picture.height, picture.width)
-                except (OSError, SyntaxError, ValueError) as e:
-                    raise ValueError(
-                        f"{self._describe(name)}: cannot read the image header ({e}); remove the file or "
-                        "rebuild the data set with `glowgan data prepare`"
-                    ) from None
+            for name in self.names:  # an unreadable header raises hdrio.ImageIOError naming the file and the fix
+                if archive is None:
+                    sizes[name] = hdrio.read_ldr_size(self._folder / name)
+                else:
+                    with archive.open(name) as member:
+                        sizes[name] = hdrio.read_ldr_size(member, name=self._describe(name))
         finally:
             if archive is not None:
                 archive.close()
@@ -185,15 +177,3 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             )
         return next(iter(counts))
 
-
-def _decode_codes(data: bytes, label: str) -> np.ndarray:
-    """Decode image bytes (from a zip) to 8-bit RGB codes [H, W, 3], applying the EXIF orientation."""
-    try:
-        with Image.open(io.BytesIO(data)) as picture:
-            picture = ImageOps.exif_transpose(picture)
-            if picture.mode in ("I;16", "I;16L", "I;16B", "I"):
-                grey = np.asarray(picture, dtype=np.float64) / 257.0
-                return np.repeat(np.floor(grey + 0.5).clip(0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
-            return np.asarray(picture.convert("RGB"))
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ValueError(f"{label}: cannot decode the image ({e}); remove it or rebuild the data set") from None

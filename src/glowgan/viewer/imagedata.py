@@ -50,11 +50,12 @@ THUMBNAIL_OPERATOR = "reinhard"
 def read_image(path: str | os.PathLike) -> tuple[np.ndarray, str]:
     """Read an HDR file (EXR/HDR/PFM) or a photo; returns (``[H, W, 3]`` float32, ``"hdr"`` or ``"ldr"``).
 
-    HDR files are read with NaN/Inf replaced (``nonfinite="clean"``, logged by hdrio), so a viewer
-    can show a damaged file; unreadable files raise :class:`glowgan.hdrio.ImageIOError`.
+    HDR files are read with NaN/Inf replaced (``nonfinite="clean"``) and small negatives clamped at 0
+    (``negatives="clamp"``), each logged by hdrio, so a viewer can show a damaged file; unreadable
+    files, and files whose negatives are too large to be noise, raise :class:`glowgan.hdrio.ImageIOError`.
     """
     if hdrio.is_hdr_path(path):
-        return hdrio.read_hdr(path, nonfinite="clean"), "hdr"
+        return hdrio.read_hdr(path, nonfinite="clean", negatives="clamp"), "hdr"
     return hdrio.read_ldr(path), "ldr"
 
 
