@@ -1,4 +1,5 @@
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -162,8 +163,9 @@ def test_nonfinite_steps_can_be_skipped_and_counted(ldr_folder, tmp_path, monkey
 def test_white_collapse_is_detected_and_stops(ldr_folder, tmp_path, monkeypatch):
     real_generate = train_module.generate_ldr
 
-    def white(state, n):
-        return real_generate(state, n) * 0 + 1  # all white, still connected to G
+    def white(state, fakes):
+        ldr, w = real_generate(state, fakes)
+        return ldr * 0 + 1, w  # all white, still connected to G
 
     monkeypatch.setattr(train_module, "generate_ldr", white)
     ticks = []
@@ -251,3 +253,187 @@ def test_resume_takes_new_learning_rates_and_refuses_a_new_seed(ldr_folder, tmp_
     assert state.opt_G.state, "Adam moments are kept"
     with pytest.raises(ValueError, match="seed"):
         train(tiny_config("train.seed=5", kimg=0.016), data=ldr_folder, run_dir=run, resume=True, progress=False)
+
+
+def _steps(config, reals: torch.Tensor, steps: int):
+    """``steps`` D and G steps from a fresh state on the same reals; each step's stats and gradients."""
+    state = train_module.new_state(config, device=torch.device("cpu"))
+    dist_info = train_module.Distributed()
+    records = []
+    for _ in range(steps):
+        d_stats = train_module.d_step(state, reals, dist_info)
+        d_grads = [p.grad.clone() for p in state.D.parameters()]
+        g_stats = train_module.g_step(state, reals.shape[0], dist_info)
+        g_grads = [p.grad.clone() for p in state.G.parameters()]
+        stats = {key: float(value) for key, value in {**d_stats, **g_stats}.items()}
+        records.append((stats, d_grads, g_grads))
+        state.step += 1
+    return state, records
+
+
+@pytest.mark.parametrize("batch_gpu, mbstd_group", [(4, 4), (3, 1)])
+def test_micro_batches_add_up_to_the_whole_batch(batch_gpu, mbstd_group):
+    # Without augmentation (drawn per micro-batch) a split step equals the whole-batch step: the losses,
+    # R1 (step 0, r1_interval 2) and statistics are weighted by micro-batch size, the latents, noise
+    # and cameras are drawn for the whole batch, and minibatch-std groups stay whole (strided split).
+    reals = torch.rand(8, 3, 8, 16, generator=torch.Generator().manual_seed(0))
+    settings = ("train.batch=8", "train.augment=''", f"model.mbstd_group={mbstd_group}")
+    whole, whole_records = _steps(tiny_config(*settings), reals, steps=2)
+    split, split_records = _steps(tiny_config(*settings, f"train.batch_gpu={batch_gpu}"), reals, steps=2)
+    for (stats_a, d_a, g_a), (stats_b, d_b, g_b) in zip(whole_records, split_records):
+        assert stats_b == pytest.approx(stats_a, rel=1e-5, abs=1e-7)
+        for a, b in zip(d_a + g_a, d_b + g_b):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6)
+    assert "r1" in whole_records[0][0] and "r1" not in whole_records[1][0]
+    for name, tensor in whole.G.state_dict().items():  # incl. w_avg, updated once per step from the whole batch
+        torch.testing.assert_close(split.G.state_dict()[name], tensor, rtol=1e-4, atol=1e-5)
+
+
+def test_fp16_resume_is_bit_exact_and_keeps_the_loss_scales(ldr_folder, tmp_path):
+    fp16 = "train.precision=fp16"
+    straight = tmp_path / "straight"
+    last = train(tiny_config(fp16, kimg=0.032), data=ldr_folder, run_dir=straight, progress=False)
+    split = tmp_path / "split"
+    train(tiny_config(fp16, kimg=0.016), data=ldr_folder, run_dir=split, progress=False)
+    train(tiny_config(fp16, kimg=0.032), data=ldr_folder, run_dir=split, resume=True, progress=False)
+    a, b = load_checkpoint(straight / CHECKPOINT_NAME), load_checkpoint(split / CHECKPOINT_NAME)
+    assert _states_equal(a, b)
+    assert a["scaler_G"] == b["scaler_G"] and last["loss_scale_G"] == a["scaler_G"]["scale"]
+    # the scales and growth counters come back (after an overflow a fresh scaler would skip other steps)
+    b["scaler_D"] = {**b["scaler_D"], "scale": 512.0, "_growth_tracker": 7}
+    torch.save(b, split / CHECKPOINT_NAME)
+    state = train_module.load_state(split / CHECKPOINT_NAME, device=torch.device("cpu"), rank=0, world=1)
+    assert state.scaler_D.state_dict() == b["scaler_D"] and state.scaler_G.state_dict() == a["scaler_G"]
+
+
+def test_bf16_autocast_trains_on_the_cpu(ldr_folder, tmp_path):
+    last = train(tiny_config("train.precision=bf16"), data=ldr_folder, run_dir=tmp_path / "r", progress=False)
+    assert np.isfinite(last["loss_G"]) and "loss_scale_G" not in last
+
+
+def test_a_step_reads_the_device_twice(ldr_folder):
+    # Host syncs made by glowgan's code in one iteration: one flag per optimiser step, no statistics
+    # (those are read once per tick) and no per-parameter checks.
+    from torch.overrides import TorchFunctionMode
+
+    package = str(Path(train_module.__file__).parent)
+
+    class CountSyncs(TorchFunctionMode):
+        count = 0
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if getattr(func, "__name__", "") in ("item", "__bool__", "__float__", "__int__", "tolist"):
+                frame = sys._getframe(1)  # the caller, past torch's dispatch to this mode
+                while frame.f_code.co_filename.endswith(os.path.join("torch", "overrides.py")):
+                    frame = frame.f_back
+                if frame.f_code.co_filename.startswith(package):
+                    CountSyncs.count += 1
+            return func(*args, **(kwargs or {}))
+
+    state = train_module.new_state(tiny_config(), device=torch.device("cpu"))
+    reals = torch.rand(4, 3, 8, 16)
+    with CountSyncs():
+        for _ in range(2):  # a step with R1 and one without
+            train_module.d_step(state, reals, train_module.Distributed())
+            train_module.g_step(state, 4, train_module.Distributed())
+            train_module.update_ema(state, 4)
+            state.step += 1
+    assert CountSyncs.count == 4
+
+
+def test_resume_if_exists_starts_a_run_then_continues_it(ldr_folder, tmp_path):
+    from glowgan.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "stats.jsonl").write_text('{"tick": 1}\n{"tick": 2}\n')  # left by a run killed before its first checkpoint
+    command = ["train", "--data", str(ldr_folder), "--out", str(run), "--resume-if-exists", "--no-progress",
+               *[f"--set={o}" for o in TINY]]
+    assert main([*command, "--kimg", "0.008"]) == 0
+    assert [json.loads(line)["step"] for line in (run / "stats.jsonl").read_text().splitlines()] == [2]
+    assert main([*command, "--kimg", "0.016"]) == 0  # the same command, restarted
+    straight = tmp_path / "straight"
+    train(tiny_config(kimg=0.016), data=ldr_folder, run_dir=straight, progress=False)
+    assert _states_equal(load_checkpoint(run / CHECKPOINT_NAME), load_checkpoint(straight / CHECKPOINT_NAME))
+    assert main([*command, "--kimg", "0.024", "--seed", "1"]) != 0  # refused: another seed
+
+
+def test_checkpoints_of_older_versions_resume(ldr_folder, tmp_path, caplog):
+    from glowgan.checkpoint import save_checkpoint
+    from glowgan.cli import main
+
+    run = tmp_path / "run"
+    train(tiny_config(kimg=0.008), data=ldr_folder, run_dir=run, progress=False)
+    payload = load_checkpoint(run / CHECKPOINT_NAME)
+    del payload["config"]["train"]["precision"], payload["config"]["train"]["batch_gpu"]
+    del payload["scaler_G"], payload["scaler_D"]
+    payload["config"]["train"]["amp"] = True  # the retired switch
+    payload["rng"][0]["cuda"] = [torch.zeros(16, dtype=torch.uint8)] * 3  # every visible GPU's state, by index
+    save_checkpoint(run / CHECKPOINT_NAME, {k: v for k, v in payload.items() if k not in ("format", "version")})
+    assert main(["train", "--resume", str(run), "--kimg", "0.016", "--no-progress"]) == 0
+    resumed = load_checkpoint(run / CHECKPOINT_NAME)
+    assert resumed["progress"]["images"] == 16 and resumed["config"]["train"]["precision"] == "auto"
+
+    # random states from a generator of another kind (a GPU run resumed on the CPU): re-seeded, with a warning
+    resumed["rng"][0]["generators"] = {k: torch.zeros(16, dtype=torch.uint8) for k in resumed["rng"][0]["generators"]}
+    save_checkpoint(run / CHECKPOINT_NAME, {k: v for k, v in resumed.items() if k not in ("format", "version")})
+    with caplog.at_level(logging.WARNING, logger="glowgan.train"):
+        train(tiny_config(kimg=0.024), data=ldr_folder, run_dir=run, resume=True, progress=False)
+    assert "re-seeded" in caplog.text and "CUDA generator" in caplog.text
+
+
+BUCKET_SCRIPT = """
+import sys
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from glowgan import train as T
+
+
+def work(rank, store):
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    T.BUCKET_BYTES = 64  # 16 float32 values: many buckets
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Linear(7, 3, bias=False), torch.nn.Linear(3, 2))
+    module(torch.randn(4, 5, generator=torch.Generator().manual_seed(rank))).square().sum().backward()
+    module[0].bias.grad = None  # a parameter without a gradient counts as zeros
+    mine = [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in module.parameters()]
+    T.Distributed(rank=rank, world=2).average_gradients(module)
+    both = [None, None]
+    dist.all_gather_object(both, mine)
+    for p, a, b in zip(module.parameters(), *both):
+        assert torch.allclose(p.grad, (a + b) / 2), p.shape
+    assert len(T._buckets(list(module.parameters()), T.BUCKET_BYTES)) == 3
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    mp.spawn(work, args=(sys.argv[1],), nprocs=2)
+"""
+
+
+def test_bucketed_all_reduce_averages_every_gradient(tmp_path):
+    script = tmp_path / "buckets.py"
+    script.write_text(BUCKET_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, str(script), str(tmp_path / "store")], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_a_float16_loss_scale_below_one_stops_the_run(ldr_folder, tmp_path, monkeypatch):
+    real_step = train_module._optimizer_step
+
+    def overflowing(optimizer, module, scaler, loss_finite, dist_info):
+        for p in module.parameters():  # what a float16 overflow leaves
+            if p.grad is not None:
+                p.grad.fill_(float("inf"))
+        return real_step(optimizer, module, scaler, loss_finite, dist_info)
+
+    monkeypatch.setattr(train_module, "_optimizer_step", overflowing)
+    ticks = []
+    with pytest.raises(TrainingStopped, match="loss scale of .* fell to"):
+        train(tiny_config("train.precision=fp16", "train.tick_kimg=0.08", kimg=1), data=ldr_folder,
+              run_dir=tmp_path / "r", progress=False, on_tick=ticks.append)
+    assert ticks[-1]["skipped_steps"] == 0  # overflows are the scaler's business, not non-finite steps
+    assert ticks[-1]["loss_scale_G"] == 2.0**16 / 2**20 and ticks[-1]["step"] == 20  # halved in each step

@@ -12,12 +12,23 @@ GAN baseline, trained by the same code.
 
 Every random draw comes from a named ``torch.Generator`` whose state is checkpointed, and the data
 order is a pure function of (seed, images seen), so a resumed run continues bit for bit on CPU.
-Several processes (``torchrun``) average gradients with ``all_reduce`` after each backward pass; each
-rank draws its own latents, cameras and augmentations and reads its own slice of every global batch.
+Several processes (``torchrun``) average gradients with bucketed ``all_reduce`` after each backward
+pass; each rank draws its own latents, cameras and augmentations and reads its own slice of every
+global batch. Rank 0 alone reads a checkpoint to resume from and hands it to the others.
+
+Mixed precision (``[train] precision``): the networks run under autocast in bfloat16 or float16
+(float16 with one loss scaler per network); the camera, G's toRGB/skip sum/output activation and the
+R1 pass stay float32. ``[train] batch_gpu`` splits each process's batch into micro-batches whose
+gradients add up to the whole batch's: latents, G's noise and cameras are drawn for the whole batch
+first, so the split changes only the augmentation and sensor-noise draws.
+
+Host synchronisation: statistics stay on the device and are read once per tick; each optimiser
+step reads one flag (loss and gradients finite on every rank).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -27,11 +38,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 from tqdm import tqdm
 
 from glowgan import camera as cam
@@ -58,6 +70,11 @@ STATS_NAME = "stats.jsonl"
 GRID_STOPS = (-4, -2, 0, 2, 4)
 SATURATED_LDR = 0.99  # an LDR value at or above this counts as clipped white
 GENERATOR_NAMES = ("latent", "camera", "noise", "augment")
+# Gradients are all-reduced in flattened buckets of about this size (torch DDP's default bucket_cap_mb).
+BUCKET_BYTES = 25 << 20
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+T = TypeVar("T")
 
 
 class TrainingStopped(RuntimeError):
@@ -76,18 +93,23 @@ class Distributed:
         return self.rank == 0
 
     def average_gradients(self, module: torch.nn.Module) -> None:
+        """Average ``module``'s gradients over the ranks (a missing gradient counts as zeros).
+
+        Gradients are flattened into buckets of about ``BUCKET_BYTES``, all reduced asynchronously,
+        and the parameters' gradients become views of the averaged buckets (no copy back).
+        """
         if self.world == 1:
             return
         params = [p for p in module.parameters() if p.requires_grad]
-        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-        flat = torch.cat([g.flatten() for g in grads])
-        dist.all_reduce(flat)
-        flat /= self.world
-        offset = 0
-        for p in params:
-            count = p.numel()
-            p.grad = flat[offset : offset + count].view_as(p).clone()
-            offset += count
+        pending = []
+        for bucket in _buckets(params, BUCKET_BYTES):
+            flat = _flatten_dense_tensors([p.grad if p.grad is not None else torch.zeros_like(p) for p in bucket])
+            pending.append((bucket, flat, dist.all_reduce(flat, async_op=True)))
+        for bucket, flat, work in pending:
+            work.wait()
+            flat /= self.world
+            for p, averaged in zip(bucket, _unflatten_dense_tensors(flat, bucket)):
+                p.grad = averaged
 
     def average_w_avg(self, generator: torch.nn.Module) -> None:
         """Average G's running ``w_avg`` (each rank updated it with its own batch) over the ranks.
@@ -117,21 +139,56 @@ class Distributed:
         dist.all_reduce(high, op=dist.ReduceOp.MAX)
         return bool(torch.equal(low, high))
 
-    def all_true(self, flag: bool, device: torch.device) -> bool:
-        """``flag`` on every rank (so that all ranks skip or stop a step together)."""
-        if self.world == 1:
-            return flag
-        tensor = torch.tensor([float(flag)], device=device)
-        dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
-        return bool(tensor.item() > 0)
+    def all_true(self, flag: torch.Tensor) -> bool:
+        """Whether the 0-d boolean ``flag`` holds on every rank (so that all ranks skip or stop a step
+        together); reading it is this call's one host synchronisation."""
+        if self.world > 1:
+            flag = flag.reshape(1).float()
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag)
 
-    def mean(self, values: dict[str, float], device: torch.device) -> dict[str, float]:
-        if self.world == 1 or not values:
-            return values
+    def mean(self, values: dict[str, torch.Tensor], device: torch.device) -> dict[str, float]:
+        """The mean over the ranks of each 0-d tensor in ``values``: one all_reduce, one host sync."""
+        if not values:
+            return {}
         keys = sorted(values)
-        tensor = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=device)
-        dist.all_reduce(tensor)
-        return {k: float(v) / self.world for k, v in zip(keys, tensor.tolist())}
+        tensor = torch.stack([values[k].to(device, torch.float64) for k in keys])
+        if self.world > 1:
+            dist.all_reduce(tensor)
+            tensor /= self.world
+        return dict(zip(keys, tensor.tolist()))
+
+    def from_main(self, compute: Callable[[], T]) -> T:
+        """``compute()`` run on rank 0 alone, its result (or the exception it raised) given to every rank.
+
+        For what only rank 0 may be able to read: on several nodes, the run folder may be on its node only.
+        """
+        if self.world == 1:
+            return compute()
+        box: list[Any] = [None]
+        if self.main:
+            try:
+                box[0] = (True, compute())
+            except Exception as error:  # every rank raises it, rather than the others waiting forever
+                box[0] = (False, error)
+        dist.broadcast_object_list(box, src=0)
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+
+def _buckets(params: list[torch.nn.Parameter], cap_bytes: int) -> list[list[torch.nn.Parameter]]:
+    """Consecutive runs of ``params`` of one dtype, each closed once it holds ``cap_bytes`` or more."""
+    buckets: list[list[torch.nn.Parameter]] = []
+    size = 0
+    for p in params:
+        if not buckets or size >= cap_bytes or p.dtype != buckets[-1][0].dtype:
+            buckets.append([])
+            size = 0
+        buckets[-1].append(p)
+        size += p.numel() * p.element_size()
+    return buckets
 
 
 @dataclass
@@ -146,6 +203,9 @@ class TrainState:
     opt_D: torch.optim.Optimizer
     generators: dict[str, torch.Generator]
     device: torch.device
+    precision: str = "fp32"  # train.precision resolved for the device: "bf16", "fp16" or "fp32"
+    scaler_G: Any = None  # fp16: torch.amp.GradScaler of each network's loss
+    scaler_D: Any = None
     images: int = 0  # images seen (global, all ranks)
     step: int = 0  # D/G iterations done
     tick: int = 0
@@ -174,7 +234,25 @@ class TrainState:
                 "elapsed_s": self.elapsed_s,
             },
             "rng": rng_per_rank,
+            "scaler_G": self.scaler_G.state_dict() if self.scaler_G is not None else {},
+            "scaler_D": self.scaler_D.state_dict() if self.scaler_D is not None else {},
         }
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``[train] precision`` on ``device``: "auto" is bf16 on CUDA GPUs with native bfloat16 (compute
+    capability 8.0 on, Ampere and later), fp16 on older CUDA GPUs and fp32 elsewhere."""
+    if precision != "auto":
+        return precision
+    if device.type != "cuda":
+        return "fp32"
+    return "bf16" if torch.cuda.get_device_capability(device) >= (8, 0) else "fp16"
+
+
+def _grad_scaler(device: torch.device) -> Any:
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler(device.type)
+    return torch.cuda.amp.GradScaler()  # torch < 2.3
 
 
 def new_state(config: Config, *, device: torch.device, rank: int = 0) -> TrainState:
@@ -194,13 +272,23 @@ def new_state(config: Config, *, device: torch.device, rank: int = 0) -> TrainSt
         generator = torch.Generator(device=device)
         generator.manual_seed(config.train.seed * 1_000_003 + rank * 7919 + index + 1)
         generators[name] = generator
-    return TrainState(config=config, G=G, G_ema=G_ema, D=D, opt_G=opt_G, opt_D=opt_D, generators=generators, device=device)
+    precision = resolve_precision(config.train.precision, device)
+    fp16 = precision == "fp16"
+    return TrainState(
+        config=config, G=G, G_ema=G_ema, D=D, opt_G=opt_G, opt_D=opt_D, generators=generators, device=device,
+        precision=precision, scaler_G=_grad_scaler(device) if fp16 else None,
+        scaler_D=_grad_scaler(device) if fp16 else None,
+    )
 
 
 def load_state(path: Path, *, device: torch.device, rank: int, world: int, config: Config | None = None) -> TrainState:
-    """Rebuild a :class:`TrainState` from a checkpoint; ``config`` may change the schedule (e.g. total_kimg)."""
+    """Rebuild a :class:`TrainState` from a checkpoint; ``config`` may change the schedule (e.g. total_kimg).
+
+    In a ``torchrun`` job rank 0 alone reads ``path`` and hands the checkpoint to the other ranks, so
+    the run folder need only be on rank 0's node.
+    """
     # on the CPU: random states must stay CPU tensors; load_state_dict copies weights to the device
-    payload = load_checkpoint(path, map_location="cpu")
+    payload = Distributed(rank=rank, world=world).from_main(lambda: load_checkpoint(path, map_location="cpu"))
     saved = Config.from_dict(payload["config"], source=str(path))
     if config is not None and (
         config.model != saved.model or config.camera != saved.camera or config.train.seed != saved.train.seed
@@ -222,36 +310,81 @@ def load_state(path: Path, *, device: torch.device, rank: int, world: int, confi
     state.images, state.step, state.tick = progress["images"], progress["step"], progress["tick"]
     state.skipped_steps, state.collapse_ticks = progress["skipped_steps"], progress["collapse_ticks"]
     state.elapsed_s = progress["elapsed_s"]
+    for name in ("scaler_G", "scaler_D"):  # fp16 loss scales, when both runs use them
+        scaler = getattr(state, name)
+        if scaler is not None and payload.get(name):
+            scaler.load_state_dict(payload[name])
     rng = payload["rng"]
+    reason = f"checkpoint was written by {len(rng)} process(es), resuming with {world}"
     if len(rng) == world:
-        restore_rng(rng[rank], state.generators)
-    else:
-        log.warning(
-            "checkpoint was written by %d process(es), resuming with %d: random streams are re-seeded, "
-            "so the continuation is not bit-identical to an uninterrupted run",
-            len(rng),
-            world,
-        )
-        for index, generator in enumerate(state.generators.values()):
-            generator.manual_seed(hash((saved.train.seed, rank, state.step, index)) % 2**62)
+        try:
+            for note in restore_rng(rng[rank], state.generators, devices=[device]):
+                log.warning("%s", note)
+            return state
+        except CheckpointError as error:
+            reason = str(error)
+    log.warning(
+        "%s: random streams are re-seeded, so the continuation is not bit-identical to an uninterrupted run", reason
+    )
+    for index, generator in enumerate(state.generators.values()):
+        generator.manual_seed(hash((saved.train.seed, rank, state.step, index)) % 2**62)
     return state
 
 
-def _autocast(state: TrainState):
-    enabled = state.device.type == "cuda" and state.config.train.amp
-    return torch.autocast(device_type=state.device.type, dtype=torch.bfloat16, enabled=enabled)
+def _autocast(state: TrainState) -> contextlib.AbstractContextManager:
+    if state.precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=state.device.type, dtype=AUTOCAST_DTYPES[state.precision])
 
 
-def generate_ldr(state: TrainState, n: int) -> torch.Tensor:
-    """Fake photographs for D: ``render(G(z), camera ~ prior)``, or G's LDR output for the vanilla GAN."""
+@dataclass
+class FakeInputs:
+    """What is random about a batch of fakes, but for sensor noise: latents, G's noise, cameras.
+
+    Drawn for a process's whole batch before it is split into micro-batches (``batch_gpu``), so that
+    the split changes none of these draws.
+    """
+
+    z: torch.Tensor  # [N, z_dim]
+    noise: list[torch.Tensor]  # one [N, 1, h, w] per synthesis conv layer
+    cameras: cam.CameraParams | None  # None: the vanilla GAN (G outputs LDR)
+
+    def __getitem__(self, part: slice) -> FakeInputs:
+        cameras = self.cameras[part] if self.cameras is not None else None
+        return FakeInputs(self.z[part], [layer[part] for layer in self.noise], cameras)
+
+
+def draw_fakes(state: TrainState, n: int) -> FakeInputs:
+    """Latents, per-layer noise and cameras (from the prior) for ``n`` fakes, from the run's generators."""
     z = torch.randn(n, state.G.z_dim, generator=state.generators["latent"], device=state.device)
+    noise = state.G.synthesis.draw_noise(n, generator=state.generators["noise"])
+    cameras = None
+    if state.prior is not None:
+        cameras = state.prior.sample(n, generator=state.generators["camera"], device=state.device)
+    return FakeInputs(z, noise, cameras)
+
+
+def generate_ldr(state: TrainState, fakes: FakeInputs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fake photographs for D, ``render(G(z), camera)`` (or G's LDR output for the vanilla GAN), and each one's w.
+
+    Returns ``ldr`` [N, 3, H, W] float32 and ``w`` [N, w_dim] (for G's running ``w_avg``).
+    """
     with _autocast(state):
-        image = state.G(z, noise_mode="random", update_w_avg=state.G.training, generator=state.generators["noise"])
-    image = image.float()
-    if state.prior is None:
-        return image  # [N, 3, H, W] ldr in [0, 1]
-    params = state.prior.sample(n, generator=state.generators["camera"], device=state.device)
-    return cam.render(image, params, generator=state.generators["camera"])  # [N, 3, H, W] ldr
+        ws = state.G.mapping(fakes.z)  # [N, num_ws, w_dim]
+        image = state.G.synthesis(ws, noise=fakes.noise)  # [N, 3, H, W] float32
+    if fakes.cameras is None:
+        return image, ws[:, 0]  # ldr in [0, 1]
+    return cam.render(image, fakes.cameras, generator=state.generators["camera"]), ws[:, 0]
+
+
+def micro_batches(n: int, batch_gpu: int) -> list[slice]:
+    """A local batch of ``n`` split into micro-batches of at most ``batch_gpu`` images (0: not split).
+
+    Strided, sample i going to micro-batch ``i % count``: D's minibatch-std groups are strided alike,
+    so each micro-batch holds whole groups of the unsplit batch whenever the group size divides it.
+    """
+    count = min(n, -(-n // batch_gpu)) if batch_gpu > 0 else 1
+    return [slice(k, None, count) for k in range(count)]
 
 
 def _augment(state: TrainState, ldr: torch.Tensor) -> torch.Tensor:
@@ -273,68 +406,127 @@ def _g_loss(state: TrainState, fake_logits: torch.Tensor) -> torch.Tensor:
     return losses.g_nonsaturating_loss(fake_logits)
 
 
-def _finite(*tensors: torch.Tensor) -> bool:
-    return all(bool(torch.isfinite(t).all()) for t in tensors)
+def _grads_finite(module: torch.nn.Module) -> torch.Tensor:
+    """Whether all of ``module``'s gradients are finite: a 0-d bool tensor from one fused norm, no sync.
+
+    (A gradient whose norm overflows float32, about 1.8e19, counts as non-finite too.)
+    """
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return torch.ones((), dtype=torch.bool)
+    return torch.stack(torch._foreach_norm(grads)).isfinite().all()
 
 
-def _module_grads_finite(module: torch.nn.Module) -> bool:
-    return all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in module.parameters())
+def _accumulate(stats: dict[str, torch.Tensor], weight: float, **values: torch.Tensor) -> None:
+    """Add ``weight`` times each value (a micro-batch's mean) to ``stats``: the whole batch's means."""
+    for key, value in values.items():
+        value = value.detach() * weight
+        stats[key] = stats[key] + value if key in stats else value
 
 
-def d_step(state: TrainState, real_ldr: torch.Tensor, dist_info: Distributed) -> dict[str, float]:
-    """One discriminator update (with lazy R1 on every ``r1_interval``-th step). Returns its statistics."""
+def _backward(loss: torch.Tensor, scaler: Any) -> None:
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+
+
+def _optimizer_step(
+    optimizer: torch.optim.Optimizer,
+    module: torch.nn.Module,
+    scaler: Any,
+    loss_finite: torch.Tensor,
+    dist_info: Distributed,
+) -> bool:
+    """Average the gradients over the ranks, then step if the loss was finite on every rank (and the
+    gradients are finite). With a float16 loss scaler, overflowing gradients are the scaler's to
+    handle: it skips that step and lowers the scale. Returns whether the step counts as finite."""
+    dist_info.average_gradients(module)
+    if scaler is None:
+        ok = dist_info.all_true(loss_finite & _grads_finite(module).to(loss_finite.device))
+        if ok:
+            optimizer.step()
+        return ok
+    scaler.unscale_(optimizer)
+    ok = dist_info.all_true(loss_finite)
+    if ok:
+        scaler.step(optimizer)
+    scaler.update()
+    return ok
+
+
+def d_step(state: TrainState, real_ldr: torch.Tensor, dist_info: Distributed) -> dict[str, Any]:
+    """One discriminator update (with lazy R1 on every ``r1_interval``-th step), in micro-batches of
+    ``batch_gpu``. Returns its statistics as 0-d tensors on the device, and "finite" (bool)."""
     train = state.config.train
     state.G.requires_grad_(False)
     state.D.requires_grad_(True)
-    with torch.no_grad():
-        fake_ldr = generate_ldr(state, real_ldr.shape[0])
+    n = real_ldr.shape[0]
     regularise = train.r1_gamma > 0 and state.step % train.r1_interval == 0
-    real_ldr = real_ldr.detach().requires_grad_(regularise)
-    with _autocast(state):
-        fake_logits = state.D(_augment(state, fake_ldr)).float()
-    if regularise:  # R1 in float32 from the same forward pass
-        real_logits = state.D(_augment(state, real_ldr)).float()
-    else:
-        with _autocast(state):
-            real_logits = state.D(_augment(state, real_ldr)).float()
-    loss = _d_loss(state, real_logits, fake_logits)
-    stats = {
-        "loss_D": float(loss.detach()),
-        "logits_real": float(real_logits.detach().mean()),
-        "logits_fake": float(fake_logits.detach().mean()),
-        "saturated_fake": float((fake_ldr >= SATURATED_LDR).float().mean()),
-        "saturated_real": float((real_ldr.detach() >= SATURATED_LDR).float().mean()),
-    }
-    if regularise:
-        penalty = losses.r1_penalty(real_logits, real_ldr)
-        loss = loss + penalty * (train.r1_gamma / 2 * train.r1_interval)
-        stats["r1"] = float(penalty.detach())
+    fakes = draw_fakes(state, n)
+    w_seen = torch.empty(n, state.G.w_dim, device=state.device)
+    stats: dict[str, Any] = {}
+    loss_finite = torch.ones((), dtype=torch.bool, device=state.device)
     state.opt_D.zero_grad(set_to_none=True)
-    loss.backward()
-    dist_info.average_gradients(state.D)
-    ok = dist_info.all_true(_finite(loss) and _module_grads_finite(state.D), state.device)
-    if ok:
-        state.opt_D.step()
-    stats["finite"] = float(ok)
+    for part in micro_batches(n, train.batch_gpu):
+        with torch.no_grad():
+            fake_ldr, w = generate_ldr(state, fakes[part])
+        w_seen[part] = w.float()
+        real = real_ldr[part].detach().requires_grad_(regularise)
+        weight = real.shape[0] / n
+        with _autocast(state):
+            fake_logits = state.D(_augment(state, fake_ldr)).float()
+        if regularise:  # R1 in float32 from the same forward pass
+            real_logits = state.D(_augment(state, real)).float()
+        else:
+            with _autocast(state):
+                real_logits = state.D(_augment(state, real)).float()
+        loss = _d_loss(state, real_logits, fake_logits)
+        _accumulate(
+            stats,
+            weight,
+            loss_D=loss,
+            logits_real=real_logits.mean(),
+            logits_fake=fake_logits.mean(),
+            saturated_fake=(fake_ldr >= SATURATED_LDR).float().mean(),
+            saturated_real=(real >= SATURATED_LDR).float().mean(),
+        )
+        if regularise:
+            penalty = losses.r1_penalty(real_logits, real)  # the micro-batch's mean
+            loss = loss + penalty * (train.r1_gamma / 2 * train.r1_interval)
+            _accumulate(stats, weight, r1=penalty)
+        loss_finite &= torch.isfinite(loss)
+        _backward(loss * weight, state.scaler_D)
+    if state.G.training:
+        state.G.mapping.track(w_seen)
+    stats["finite"] = _optimizer_step(state.opt_D, state.D, state.scaler_D, loss_finite, dist_info)
     return stats
 
 
-def g_step(state: TrainState, batch: int, dist_info: Distributed) -> dict[str, float]:
-    """One generator update through the camera and D, then the EMA update."""
+def g_step(state: TrainState, batch: int, dist_info: Distributed) -> dict[str, Any]:
+    """One generator update through the camera and D, in micro-batches of ``batch_gpu``.
+
+    Returns its statistics as 0-d tensors on the device, and "finite" (bool).
+    """
     state.G.requires_grad_(True)
     state.D.requires_grad_(False)
-    fake_ldr = generate_ldr(state, batch)
-    with _autocast(state):
-        fake_logits = state.D(_augment(state, fake_ldr)).float()
-    loss = _g_loss(state, fake_logits)
+    fakes = draw_fakes(state, batch)
+    w_seen = torch.empty(batch, state.G.w_dim, device=state.device)
+    stats: dict[str, Any] = {}
+    loss_finite = torch.ones((), dtype=torch.bool, device=state.device)
     state.opt_G.zero_grad(set_to_none=True)
-    loss.backward()
-    dist_info.average_gradients(state.G)
+    for part in micro_batches(batch, state.config.train.batch_gpu):
+        fake_ldr, w = generate_ldr(state, fakes[part])
+        w_seen[part] = w.detach().float()
+        with _autocast(state):
+            fake_logits = state.D(_augment(state, fake_ldr)).float()
+        loss = _g_loss(state, fake_logits)
+        weight = fake_ldr.shape[0] / batch
+        _accumulate(stats, weight, loss_G=loss)
+        loss_finite &= torch.isfinite(loss)
+        _backward(loss * weight, state.scaler_G)
+    if state.G.training:
+        state.G.mapping.track(w_seen)
     dist_info.average_w_avg(state.G)
-    ok = dist_info.all_true(_finite(loss) and _module_grads_finite(state.G), state.device)
-    if ok:
-        state.opt_G.step()
-    return {"loss_G": float(loss.detach()), "finite": float(ok)}
+    stats["finite"] = _optimizer_step(state.opt_G, state.G, state.scaler_G, loss_finite, dist_info)
+    return stats
 
 
 @torch.no_grad()
@@ -345,10 +537,9 @@ def update_ema(state: TrainState, batch_global: int) -> None:
     if train.ema_rampup is not None:
         half_life = min(half_life, state.images * train.ema_rampup)
     beta = 0.5 ** (batch_global / max(half_life, 1e-8))
-    for p_ema, p in zip(state.G_ema.parameters(), state.G.parameters()):
-        p_ema.copy_(p.detach().lerp(p_ema, beta))
-    for b_ema, b in zip(state.G_ema.buffers(), state.G.buffers()):
-        b_ema.copy_(b)
+    ema = list(state.G_ema.parameters())
+    torch._foreach_copy_(ema, torch._foreach_lerp([p.detach() for p in state.G.parameters()], ema, beta))
+    torch._foreach_copy_(list(state.G_ema.buffers()), list(state.G.buffers()))
 
 
 @torch.no_grad()
@@ -382,7 +573,7 @@ def snapshot_grid(state: TrainState, *, seed: int) -> np.ndarray:
 
 
 def _rng_all_ranks(state: TrainState, dist_info: Distributed) -> list[dict[str, Any]]:
-    mine = capture_rng(state.generators)
+    mine = capture_rng(state.generators, devices=[state.device])
     if dist_info.world == 1:
         return [mine]
     gathered: list[Any] = [None] * dist_info.world
@@ -413,7 +604,8 @@ def train(
 
     ``run_dir`` receives ``checkpoint.pt`` (latest complete state, for ``resume``), ``stats.jsonl``
     (one line per tick), ``grids/`` (snapshot grids), ``snapshots/`` (G_ema exports) and, if
-    TensorBoard is installed, ``tensorboard/``.
+    TensorBoard is installed, ``tensorboard/``. In a ``torchrun`` job only rank 0 reads or writes
+    ``run_dir``; every rank reads ``data``.
     """
     device = torch.device(device)
     dist_info = Distributed(
@@ -422,6 +614,10 @@ def train(
     )
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
+    if device.type == "cuda":
+        if device.index is not None:
+            torch.cuda.set_device(device)  # what torch creates on "cuda" (collectives too) goes to this GPU
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
     run_dir = Path(run_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if dist_info.main:
@@ -430,12 +626,12 @@ def train(
         hdrio.remove_stale_temporaries(run_dir / "grids")
     if resume:
         state = load_state(checkpoint_path, device=device, rank=dist_info.rank, world=dist_info.world, config=config)
-        if dist_info.main:
-            _forget_ticks_after(run_dir / STATS_NAME, state.tick)
     else:
-        if checkpoint_path.exists():
+        if dist_info.from_main(checkpoint_path.exists):
             raise ValueError(f"{run_dir} already holds a run; resume it with --resume or choose another --out")
         state = new_state(config, device=device, rank=dist_info.rank)
+    if dist_info.main:  # ticks logged after the checkpoint (all of them when starting afresh) will come again
+        _forget_ticks_after(run_dir / STATS_NAME, state.tick)
     for module in (state.G, state.G_ema, state.D):
         dist_info.broadcast_module(module)
 
@@ -453,6 +649,11 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps({"data": str(data), **config.to_dict()}, indent=2))
         log.info("training on %d images of %dx%d from %s", len(source), *config.model.resolution, data)
+        log.info(
+            "%s on %s, %d process(es), %d micro-batch(es) of up to %d images per process",
+            state.precision, device, dist_info.world, len(micro_batches(local_batch, train_cfg.batch_gpu)),
+            train_cfg.batch_gpu or local_batch,
+        )
     writer = _tensorboard(run_dir) if dist_info.main else None
 
     # whole batches: training stops at the first batch boundary at or after total_kimg
@@ -466,7 +667,7 @@ def train(
         disable=not (progress and dist_info.main),
         dynamic_ncols=True,
     )
-    sums: dict[str, float] = {}
+    sums: dict[str, torch.Tensor] = {}  # on the device, read once per tick
     counts: dict[str, int] = {}
     tick_start_images, tick_start_time = state.images, time.perf_counter()
     last: dict[str, Any] = {}
@@ -493,17 +694,17 @@ def train(
             state.step += 1
             state.elapsed_s += time.perf_counter() - start
             for key, value in {**d_stats, **g_stats}.items():
-                sums[key] = sums.get(key, 0.0) + value
+                sums[key] = sums[key] + value if key in sums else value
                 counts[key] = counts.get(key, 0) + 1
             bar.update(train_cfg.batch)
-            bar.set_postfix(G=f"{g_stats['loss_G']:.2f}", D=f"{d_stats['loss_D']:.2f}", refresh=False)
 
             done = state.images >= total_images
             if train_cfg.max_minutes > 0 and not done:  # any rank out of time stops them all
-                out_of_time = float(state.elapsed_s >= train_cfg.max_minutes * 60)
-                done = dist_info.mean({"out_of_time": out_of_time}, device)["out_of_time"] > 0
+                in_time = state.elapsed_s < train_cfg.max_minutes * 60
+                done = not dist_info.all_true(torch.tensor(in_time, device=device if dist_info.world > 1 else "cpu"))
             if state.images - tick_start_images >= tick_images or done:
                 means = dist_info.mean({k: sums[k] / counts[k] for k in sums}, device)
+                bar.set_postfix(G=f"{means['loss_G']:.2f}", D=f"{means['loss_D']:.2f}", refresh=False)
                 seconds = time.perf_counter() - tick_start_time
                 last = _record_tick(state, means, images=state.images - tick_start_images, seconds=seconds,
                                     run_dir=run_dir, writer=writer, dist_info=dist_info)
@@ -555,6 +756,9 @@ def _record_tick(
         **means,
         "skipped_steps": state.skipped_steps,
     }
+    for name, scaler in (("G", state.scaler_G), ("D", state.scaler_D)):
+        if scaler is not None:  # fp16: the loss scales (a falling one means overflowing gradients)
+            stats[f"loss_scale_{name}"] = scaler.get_scale()
     diverged = stats["saturated_fake"] - stats["saturated_real"] > train_cfg.collapse_margin
     state.collapse_ticks = state.collapse_ticks + 1 if diverged else 0
     stats["collapse_ticks"] = state.collapse_ticks
@@ -581,9 +785,17 @@ def _record_tick(
 
 
 def _check_guards(state: TrainState, stats: dict[str, Any], checkpoint_path: Path) -> None:
-    """Stop the run (on every rank alike) when replicas differ or the white collapse lasts too long."""
+    """Stop the run (on every rank alike) when replicas differ, the white collapse lasts too long, or a
+    float16 loss scale has fallen below 1 (its gradients keep overflowing: every step is being skipped)."""
     if not stats.get("replicas_in_sync", True):
         raise TrainingStopped("replicas of the networks differ between processes; stopping")
+    for name in ("G", "D"):
+        if stats.get(f"loss_scale_{name}", 1.0) < 1.0:
+            raise TrainingStopped(
+                f"float16 loss scale of {name} fell to {stats[f'loss_scale_{name}']:.3g}: its gradients overflow "
+                f"float16 in every step. Resume from {checkpoint_path} with --set train.precision=bf16 (on GPUs "
+                "that have it) or fp32"
+            )
     patience = state.config.train.collapse_patience
     if patience and state.collapse_ticks >= patience:
         raise TrainingStopped(

@@ -19,13 +19,24 @@ def register(commands: argparse._SubParsersAction) -> None:
             "response curve) photographs them, and the discriminator compares those photographs with "
             "your LDR images. --camera off trains the plain LDR GAN baseline with the same code. "
             "Settings come from a preset, then --config FILE, then --set section.key=value. "
-            "Several GPUs: torchrun --nproc_per_node N -m glowgan train ..."
+            "Several GPUs: torchrun --nproc_per_node N -m glowgan train ...; there rank 0 alone reads and "
+            "writes the run folder (checkpoints are handed to the other ranks), while every node reads "
+            "--data at the same path."
         ),
         epilog=f"presets: {', '.join(preset_names())}",
     )
     parser.add_argument("--data", type=Path, help="folder or zip of equally sized LDR images (see `glowgan data`)")
     parser.add_argument("--out", type=Path, help="run folder to create (checkpoints, stats, grids)")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR exactly")
+    parser.add_argument(
+        "--resume-if-exists",
+        action="store_true",
+        help=(
+            "continue the run in --out if it holds a checkpoint, else start it: the same command then serves the "
+            "first start and every restart (a preempted job, a scheduler's requeue). On a restart the command's "
+            "settings apply over the run's saved ones; changing [model], [camera] or the seed is refused"
+        ),
+    )
     parser.add_argument("--preset", help="named settings to start from (default: cpu-32x64)")
     parser.add_argument("--config", type=Path, help="TOML file overriding the preset")
     parser.add_argument(
@@ -64,26 +75,9 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
     import torch.distributed as dist
 
-    from glowgan.checkpoint import load_checkpoint
     from glowgan.cli.common import resolve_device
-    from glowgan.config import load_config
-    from glowgan.train import CHECKPOINT_NAME, TrainingStopped, train
-
-    if args.resume is not None:
-        run_dir = args.resume
-        if not (run_dir / CHECKPOINT_NAME).is_file():
-            raise ValueError(f"{run_dir}: no {CHECKPOINT_NAME} to resume from")
-        if args.preset or args.config:
-            raise ValueError("--resume continues a run with its own settings; drop --preset/--config")
-        # the settings the weights were trained with (mapped, not read: train() loads the weights)
-        base = load_checkpoint(run_dir / CHECKPOINT_NAME, mmap=True)["config"]
-        data = args.data or _saved_data(run_dir)
-        config = load_config(base=base, overrides=_overrides(args))
-    else:
-        if args.data is None or args.out is None:
-            raise ValueError("train needs --data DIR and --out RUN_DIR (or --resume RUN_DIR)")
-        run_dir, data = args.out, args.data
-        config = load_config(preset=args.preset or "cpu-32x64", config_file=args.config, overrides=_overrides(args))
+    from glowgan.config import Config
+    from glowgan.train import Distributed, TrainingStopped, train
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     device = resolve_device(args.device, local_rank=int(os.environ.get("LOCAL_RANK", "0")))
@@ -92,7 +86,10 @@ def run_train(args: argparse.Namespace) -> int:
             torch.cuda.set_device(device)
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
     try:
-        last = train(config, data=data, run_dir=run_dir, resume=args.resume is not None, device=device,
+        dist_info = Distributed(rank=dist.get_rank(), world=world) if world > 1 else Distributed()
+        # rank 0 alone reads the run folder and any --config file: on several nodes they may be on its node only
+        resume, run_dir, data, settings = dist_info.from_main(lambda: _plan(args))
+        last = train(Config.from_dict(settings), data=data, run_dir=run_dir, resume=resume, device=device,
                      progress=not args.no_progress)
     except TrainingStopped as stop:
         print(f"glowgan train: stopped: {stop}")
@@ -107,6 +104,33 @@ def run_train(args: argparse.Namespace) -> int:
         )
     return 0
 
+
+def _plan(args: argparse.Namespace) -> tuple[bool, Path, Path, dict]:
+    """What to run: (resume?, run folder, data, the settings as a plain dict), from the arguments and the run folder."""
+    from glowgan.checkpoint import load_checkpoint
+    from glowgan.config import load_config
+    from glowgan.train import CHECKPOINT_NAME
+
+    if args.resume is not None:
+        run_dir = args.resume
+        if args.resume_if_exists:
+            raise ValueError("give either --resume RUN_DIR or --out RUN_DIR --resume-if-exists, not both")
+        if not (run_dir / CHECKPOINT_NAME).is_file():
+            raise ValueError(f"{run_dir}: no {CHECKPOINT_NAME} to resume from")
+        if args.preset or args.config:
+            raise ValueError("--resume continues a run with its own settings; drop --preset/--config")
+        # the settings the weights were trained with (mapped, not read: train() loads the weights)
+        base = load_checkpoint(run_dir / CHECKPOINT_NAME, mmap=True)["config"]
+        config = load_config(base=base, overrides=_overrides(args))
+        return True, run_dir, args.data or _saved_data(run_dir), config.to_dict()
+    if args.data is None or args.out is None:
+        raise ValueError("train needs --data DIR and --out RUN_DIR (or --resume RUN_DIR)")
+    preset = args.preset or "cpu-32x64"
+    checkpoint = args.out / CHECKPOINT_NAME
+    resume = args.resume_if_exists and checkpoint.is_file()
+    base = load_checkpoint(checkpoint, mmap=True)["config"] if resume else None
+    config = load_config(base=base, preset=preset, config_file=args.config, overrides=_overrides(args))
+    return resume, args.out, args.data, config.to_dict()
 
 
 def _saved_data(run_dir: Path) -> Path:

@@ -77,11 +77,16 @@ class MappingNetwork(nn.Module):
         z = z * torch.rsqrt(z.square().mean(dim=1, keepdim=True) + 1e-8)
         w = self.layers(z)  # [N, w_dim]
         if update_w_avg:
-            # float32 even under autocast (the mapping's linear layers then return bfloat16)
-            self.w_avg.copy_(w.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
+            self.track(w)
         if psi != 1.0:
             w = self.w_avg.lerp(w.float(), psi)
         return w[:, None, :].repeat(1, self.num_ws, 1)  # a real tensor, safe to optimise
+
+    @torch.no_grad()
+    def track(self, w: torch.Tensor) -> None:
+        """Move ``w_avg`` towards the mean of a batch of ``w`` [N, w_dim] (what ``update_w_avg`` does)."""
+        # float32 even under autocast (the mapping's linear layers then return bfloat16)
+        self.w_avg.copy_(w.detach().float().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
 
 
 class SynthesisNetwork(nn.Module):
@@ -124,12 +129,26 @@ class SynthesisNetwork(nn.Module):
             self.convs.append(ModulatedConv2d(ch, ch, w_dim, res, circular=circular))
             self.torgbs.append(ToRGB(ch, w_dim))
 
+    def draw_noise(self, n: int, *, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+        """Per-pixel noise for ``n`` samples, one [n, 1, h, w] float32 tensor per conv layer.
+
+        The draws that ``forward`` with ``noise_mode="random"`` would make, in the same order.
+        """
+        device = generator.device if generator is not None else self.const.device
+        return [torch.randn(n, 1, *conv.resolution, device=device, generator=generator) for conv in self.convs]
+
     def forward(
         self,
         ws: torch.Tensor,  # [N, num_ws, w_dim]
         noise_mode: str = "random",
         generator: torch.Generator | None = None,
-    ) -> torch.Tensor:  # [N, 3, H, W]: hdr (linear, >= 0) or ldr in [0, 1]
+        noise: list[torch.Tensor] | None = None,  # from draw_noise (noise_mode "random"); None: drawn here
+    ) -> torch.Tensor:  # [N, 3, H, W], float32: hdr (linear, >= 0) or ldr in [0, 1]
+        """Mixed precision: under autocast the convolutions run in its dtype, but toRGB, the sum of the
+        skip connections and the output activation run in float32 with autocast off, as that sum is
+        (for HDR) log2 radiance: bfloat16's 8-bit mantissa would quantise a highlight 10 stops above
+        mid-grey into steps of 2**-4 stop (4 % in radiance).
+        """
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         if ws.ndim != 3 or ws.shape[1] != self.num_ws:
@@ -137,18 +156,26 @@ class SynthesisNetwork(nn.Module):
                 f"ws must have shape [N, {self.num_ws}, w_dim], got {tuple(ws.shape)}; "
                 "use G.mapping(z) to make them"
             )
+        if noise is not None and (noise_mode != "random" or len(noise) != len(self.convs)):
+            raise ValueError(
+                f"noise must come with noise_mode 'random' and hold one tensor per conv layer ({len(self.convs)}); "
+                "make it with draw_noise"
+            )
         # repeat, not expand: a view of a parameter made under no_grad confuses module hooks
         x = self.const[None].repeat(ws.shape[0], 1, 1, 1)  # [N, C0, h0, w0]
         x_scale = None  # deferred per-sample channel scale of x, see ModulatedConv2d
         img = None
-        conv_iter = iter(self.convs)
+        layer = 0
         for i, torgb in enumerate(self.torgbs):
-            if i > 0:
-                x, x_scale = next(conv_iter)(x, x_scale, ws[:, 2 * i - 1], noise_mode, generator)
-            x, x_scale = next(conv_iter)(x, x_scale, ws[:, 2 * i], noise_mode, generator)
-            rgb = torgb(x, x_scale, ws[:, 2 * i + 1])  # [N, 3, h, w]
-            img = rgb if img is None else upsample2x_bilinear(img, self.circular) + rgb
-        return self.activation(img)
+            for w_index in ((2 * i - 1, 2 * i) if i > 0 else (0,)):
+                layer_noise = noise[layer] if noise is not None else None
+                x, x_scale = self.convs[layer](x, x_scale, ws[:, w_index], noise_mode, generator, layer_noise)
+                layer += 1
+            with torch.autocast(x.device.type, enabled=False):
+                rgb = torgb(x.float(), x_scale.float(), ws[:, 2 * i + 1].float())  # [N, 3, h, w]
+                img = rgb if img is None else upsample2x_bilinear(img, self.circular) + rgb
+        with torch.autocast(img.device.type, enabled=False):
+            return self.activation(img)
 
     def activation(self, x: torch.Tensor) -> torch.Tensor:
         """Map the summed toRGB output to the image domain.
@@ -167,9 +194,9 @@ class SynthesisNetwork(nn.Module):
         - ``output="ldr"``: the vanilla LDR GAN baseline, ``sigmoid(x) = (tanh(x/2) + 1) / 2``
           in [0, 1], smooth so that no pixel loses its gradient (StyleGAN2 instead clamps at
           display time).
-        Computed in float32 so mixed precision cannot overflow 2^24.
+        Computed in float32 (``forward`` turns autocast off here), so mixed precision cannot
+        overflow 2^24.
         """
-        x = x.float()
         if self.output == "ldr":
             return torch.sigmoid(x)
         if self.hdr_activation == "relu":
@@ -250,6 +277,7 @@ class Generator(nn.Module):
         noise_mode: str = "random",
         update_w_avg: bool = False,
         generator: torch.Generator | None = None,
-    ) -> torch.Tensor:  # [N, 3, H, W]
+        noise: list[torch.Tensor] | None = None,  # from G.synthesis.draw_noise; None: drawn in the layers
+    ) -> torch.Tensor:  # [N, 3, H, W], float32
         ws = self.mapping(z, psi=psi, update_w_avg=update_w_avg)
-        return self.synthesis(ws, noise_mode=noise_mode, generator=generator)
+        return self.synthesis(ws, noise_mode=noise_mode, generator=generator, noise=noise)

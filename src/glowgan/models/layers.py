@@ -208,7 +208,9 @@ class ModulatedConv2d(nn.Module):
     faster than bilinear upsampling + 3x3 convolution at 2.25x fewer FLOPs.
 
     Noise: StyleGAN Sec. 3.2, per-pixel N(0, 1) noise times a learned per-layer strength
-    (initialised to 0), added after demodulation. ``noise_mode="const"`` uses a fixed buffer.
+    (initialised to 0), added after demodulation. ``noise_mode="const"`` uses a fixed buffer;
+    ``noise`` passes a draw made beforehand (training draws a whole batch's at once, so that
+    splitting it into micro-batches changes nothing).
     """
 
     def __init__(
@@ -256,6 +258,7 @@ class ModulatedConv2d(nn.Module):
         w: torch.Tensor,  # [N, w_dim]
         noise_mode: str,
         generator: torch.Generator | None,
+        noise: torch.Tensor | None = None,  # [N, 1, H, W] drawn by the caller (noise_mode "random")
     ) -> tuple[torch.Tensor, torch.Tensor]:  # [N, Cout, H, W] and its scale [N, Cout]
         styles = self.affine(w)  # [N, Cin]
         weight = self.weight * self.weight_gain
@@ -273,11 +276,12 @@ class ModulatedConv2d(nn.Module):
             x = F.conv2d(x, weight, padding=1)
         inv_demod = (1.0 / demod)[:, :, None, None]  # [N, Cout, 1, 1]
         if noise_mode == "random":
-            device = generator.device if generator is not None else x.device
-            noise = torch.randn(
-                x.shape[0], 1, *self.resolution, device=device, dtype=x.dtype, generator=generator
-            )
-            x = x.addcmul_(noise.to(x.device), inv_demod * self.noise_strength)
+            if noise is None:
+                device = generator.device if generator is not None else x.device
+                noise = torch.randn(
+                    x.shape[0], 1, *self.resolution, device=device, dtype=x.dtype, generator=generator
+                )
+            x = x.addcmul_(noise.to(x.device, x.dtype), inv_demod * self.noise_strength)
         elif noise_mode == "const":
             x = x.addcmul_(self.noise_const, inv_demod * self.noise_strength)
         x = x.add_(inv_demod * self.bias[None, :, None, None])
