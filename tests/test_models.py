@@ -331,6 +331,15 @@ def test_minibatch_stddev(batch: int) -> None:
     torch.testing.assert_close(feature[:, 0, 0], expected, rtol=1e-5, atol=1e-4)
 
 
+def test_minibatch_stddev_is_finite_in_float16_for_a_group_without_variance() -> None:
+    # fp16 autocast on older GPUs: in float16 the eps 1e-8 is 0 and d sqrt(var)/d var at var = 0 is infinite
+    x = torch.ones(4, 3, 2, 2, dtype=torch.float16, requires_grad=True)  # one group, all samples equal
+    out = minibatch_stddev(x, 4)
+    assert out.dtype == torch.float16
+    out[:, 3].sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
 def test_minibatch_stddev_matches_stylegan2_reshape_for_divisible_batches() -> None:
     x = torch.randn(8, 3, 2, 2)
     y = x.reshape(4, 2, 3, 2, 2)  # StyleGAN2: [G, N/G, C, H, W]

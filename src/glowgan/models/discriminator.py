@@ -38,15 +38,18 @@ def minibatch_stddev(x: torch.Tensor, group_size: int) -> torch.Tensor:
     group_size = max(1, min(group_size, n))
     num_groups = -(-n // group_size)
     group_of = torch.arange(n, device=x.device) % num_groups  # [N]
-    member = F.one_hot(group_of, num_groups).to(x.dtype)  # [N, G]
-    count = member.sum(dim=0)  # [G]
-    flat = x.reshape(n, -1)  # [N, C*H*W]
-    mean = (member.t() @ flat) / count[:, None]  # [G, CHW]
-    dev = flat - member @ mean  # [N, CHW]
-    var = (member.t() @ dev.square()) / count[:, None]  # [G, CHW]
-    std = torch.sqrt(var + 1e-8).mean(dim=1)  # [G]
-    feature = (member @ std).reshape(n, 1, 1, 1).expand(-1, 1, *x.shape[2:])  # [N, 1, H, W]
-    return torch.cat([x, feature], dim=1)
+    # float32 even under autocast: in float16 the eps (1e-8) is 0, and a group without variance would
+    # give an infinite gradient
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        member = F.one_hot(group_of, num_groups).float()  # [N, G]
+        count = member.sum(dim=0)  # [G]
+        flat = x.float().reshape(n, -1)  # [N, C*H*W]
+        mean = (member.t() @ flat) / count[:, None]  # [G, CHW]
+        dev = flat - member @ mean  # [N, CHW]
+        var = (member.t() @ dev.square()) / count[:, None]  # [G, CHW]
+        std = torch.sqrt(var + 1e-8).mean(dim=1)  # [G]
+        feature = (member @ std).reshape(n, 1, 1, 1).expand(-1, 1, *x.shape[2:])  # [N, 1, H, W]
+    return torch.cat([x, feature.to(x.dtype)], dim=1)
 
 
 class DiscriminatorBlock(nn.Module):
