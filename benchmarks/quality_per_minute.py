@@ -47,16 +47,16 @@ PRESET = "cpu-32x64"
 # every candidate's prior matches that spread (DESIGN.md).
 WORLD_EXPOSURE_STD_STOPS = 1.0
 BASE_SETTINGS = (f"camera.exposure_std_stops={WORLD_EXPOSURE_STD_STOPS}",)
+# Projected GANs (Sec. 4) train D with Adam at lr 2e-4 and no R1; the first probe of issue 11 did too.
+PROJECTED = ("model.discriminator=projected", "train.d_lr=0.0002", "train.r1_gamma=0")
 CANDIDATES: dict[str, tuple[str, ...]] = {
     "resnet": (),
     "resnet-8bit": ("camera.quantize_bits=8",),
-    "projected": ("model.discriminator=projected",),
-    "projected-8bit": ("model.discriminator=projected", "camera.quantize_bits=8"),
-    "projected+resnet-8bit": (
-        "model.discriminator=projected",
-        "model.projected_branch=resnet",
-        "camera.quantize_bits=8",
-    ),
+    "projected": PROJECTED,
+    "projected-8bit": (*PROJECTED, "camera.quantize_bits=8"),
+    # a small from-scratch residual D beside the features (the highlight-sensitive branch)
+    "projected+resnet-8bit": (*PROJECTED, "model.projected_branch=resnet", "model.d_channel_max=16",
+                              "camera.quantize_bits=8"),
 }
 DEFAULT_CANDIDATES = "resnet,projected,projected-8bit"
 # Targets of issue 11 (after 30 CPU-minutes, mean over seeds).
@@ -140,19 +140,29 @@ def measure_speeds(out: Path, world: Path, candidates: list[str], seconds: float
     return {name: float(np.mean(values)) for name, values in speeds.items()}
 
 
+def budget_kimg(run: Run, args: argparse.Namespace, speeds: dict | None) -> float | None:
+    """The images (in thousands) a replayed run trains for; None for a timed run."""
+    return None if speeds is None else args.minutes * 60 * speeds[run.candidate] / 1000
+
+
+def finished(run: Run, args: argparse.Namespace, speeds: dict | None) -> bool:
+    progress = _progress(run.checkpoint) if run.checkpoint.exists() else None
+    if progress is None:
+        return False
+    kimg = budget_kimg(run, args, speeds)
+    if kimg is None:
+        return progress["elapsed_s"] >= args.minutes * 60 * 0.999
+    return progress["images"] >= kimg * 1000 - 32  # training stops at the first whole batch past the budget
+
+
 def train_runs(runs: list[Run], world: Path, args: argparse.Namespace, speeds: dict | None) -> None:
     pending: list[tuple[Run, list[str]]] = []
     for run in runs:
+        if finished(run, args, speeds):
+            continue
         progress = _progress(run.checkpoint) if run.checkpoint.exists() else None
-        if speeds is None:
-            if progress is not None and progress["elapsed_s"] >= args.minutes * 60 * 0.999:
-                continue
-            budget = ["--minutes", f"{args.minutes:g}", "--kimg", "100000"]
-        else:
-            kimg = args.minutes * 60 * speeds[run.candidate] / 1000
-            if progress is not None and progress["images"] >= kimg * 1000 - 32:
-                continue
-            budget = ["--kimg", f"{kimg:.3f}"]
+        kimg = budget_kimg(run, args, speeds)
+        budget = ["--minutes", f"{args.minutes:g}", "--kimg", "100000"] if kimg is None else ["--kimg", f"{kimg:.3f}"]
         if run.folder.exists() and progress is None:
             subprocess.run(["rm", "-rf", str(run.folder)], check=True)  # an interrupted start
         pending.append((run, train_command(run, world, budget=budget, device=args.device, extra=args.set)))
@@ -177,15 +187,17 @@ def train_runs(runs: list[Run], world: Path, args: argparse.Namespace, speeds: d
             print(f"{run.name}: {state} in {(time.time() - started) / 60:.1f} min", flush=True)
 
 
-def score(runs: list[Run], world: Path, args: argparse.Namespace) -> dict:
-    """Every finished run scored together (one reference and one floor for all of them)."""
+def score(runs: list[Run], world: Path, args: argparse.Namespace, speeds: dict | None) -> dict:
+    """Every run that used its whole budget, scored together (one reference and one floor for all)."""
     from glowgan.report import ReportSettings, score_samples
     from glowgan.report.sets import load_model, read_world
 
-    finished = [run for run in runs if run.checkpoint.exists()]
+    done = [run for run in runs if finished(run, args, speeds)]
+    if not done:
+        raise SystemExit("no run has used its whole budget yet; run the benchmark again to continue them")
     settings = ReportSettings(count=args.count, fid_count=args.fid_count, fid_device=args.fid_device)
     truth = read_world(world, settings.count, progress=False)
-    models = {run.name: load_model(run.name, run.checkpoint) for run in finished}
+    models = {run.name: load_model(run.name, run.checkpoint) for run in done}
     statistics, distances = score_samples(truth, models, settings, progress=False)
     median = {name: {key: float(np.median(values[key])) for key in ("headroom", "shadow_span", "dynamic_range")}
               for name, values in statistics.items()}
@@ -193,7 +205,7 @@ def score(runs: list[Run], world: Path, args: argparse.Namespace) -> dict:
     truth_shadow = median["ground truth (full)"]["shadow_span"]
     fid = distances["fid"]
     per_run = {}
-    for run in finished:
+    for run in done:
         progress = _progress(run.checkpoint)
         bracket = distances["bracket_swd"]
         per_run[run.name] = {
@@ -211,6 +223,7 @@ def score(runs: list[Run], world: Path, args: argparse.Namespace) -> dict:
             "shadow_error": median[run.name]["shadow_span"] - truth_shadow,
         }
     return {
+        "unfinished": [run.name for run in runs if run not in done],
         "truth": {"observable_headroom": observable_headroom, "shadow_span": truth_shadow,
                   "fid_floor": fid.get("floor", {}).get("fid"), "hdr_swd_floor": distances["hdr_swd"]["floor"]["mean"]},
         "runs": per_run,
@@ -235,7 +248,7 @@ def table(results: dict, candidates: list[str]) -> str:
         rows = [r for r in runs.values() if r["candidate"] == name]
         if not rows:
             continue
-        cells = [name, str(len(rows)), f"{np.mean([r['kimg'] for r in rows]):.0f}",
+        cells = [name, str(len(rows)), f"{np.mean([r['kimg'] for r in rows]):.1f}",
                  _mean_spread([r["fid_ratio"] for r in rows if r["fid_ratio"] is not None]),
                  _mean_spread([r["hdr_swd_ratio"] for r in rows]),
                  *(_mean_spread([r["bracket_ratio"][stop] for r in rows]) for stop in stops),
@@ -244,6 +257,8 @@ def table(results: dict, candidates: list[str]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     truth = results["truth"]
     lines.append("")
+    if results["unfinished"]:
+        lines.append(f"Not scored (budget not used up): {', '.join(results['unfinished'])}.")
     lines.append(
         f"Truth: observable headroom {truth['observable_headroom']:.2f} stops, shadow span {truth['shadow_span']:.2f} "
         f"stops. Targets (issue 11): FID and HDR SWD ≤ {TARGETS['fid_ratio']}× their floors, every bracket ≤ "
@@ -273,6 +288,7 @@ def main() -> int:
     parser.add_argument("--fid-count", type=int, default=500, help="renderings per set for FID (default 500, 0 skips)")
     parser.add_argument("--fid-device", default="cpu", help="device of the Inception network (default cpu)")
     parser.add_argument("--no-score", action="store_true", help="train only")
+    parser.add_argument("--no-train", action="store_true", help="score the runs that used their budget, train nothing")
     args = parser.parse_args()
 
     candidates = [name.strip() for name in args.candidates.split(",") if name.strip()]
@@ -298,14 +314,16 @@ def main() -> int:
         if missing:
             parser.error(f"{args.speeds} has no speed for {missing}; measure them with --measure")
 
-    runs = [Run(name, seed, args.out / "runs" / f"{name}-seed{seed}") for name in candidates for seed in seeds]
-    started = time.time()
-    train_runs(runs, world, args, speeds)
-    print(f"training done in {(time.time() - started) / 60:.1f} min", flush=True)
+    # seed by seed, so that an interrupted benchmark has every candidate at the first seeds
+    runs = [Run(name, seed, args.out / "runs" / f"{name}-seed{seed}") for seed in seeds for name in candidates]
+    if not args.no_train:
+        started = time.time()
+        train_runs(runs, world, args, speeds)
+        print(f"training done in {(time.time() - started) / 60:.1f} min", flush=True)
     if args.no_score:
         return 0
     started = time.time()
-    results = score(runs, world, args)
+    results = score(runs, world, args, speeds)
     results["budget"] = {"minutes": args.minutes, "speeds": speeds, "device": args.device, "settings": args.set}
     results["score_minutes"] = (time.time() - started) / 60
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
