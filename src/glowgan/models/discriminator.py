@@ -52,6 +52,15 @@ def minibatch_stddev(x: torch.Tensor, group_size: int) -> torch.Tensor:
     return torch.cat([x, feature.to(x.dtype)], dim=1)
 
 
+def check_input(ldr: torch.Tensor, resolution: tuple[int, int]) -> None:
+    """Refuse anything but LDR images [N, 3, H, W] of the discriminator's ``resolution``, saying what to do."""
+    if ldr.ndim != 4 or ldr.shape[1] != 3 or tuple(ldr.shape[2:]) != tuple(resolution):
+        raise ValueError(
+            f"the discriminator expects LDR images of shape [N, 3, {resolution[0]}, {resolution[1]}], got "
+            f"{tuple(ldr.shape)}; resize the data or build D with a matching resolution"
+        )
+
+
 class DiscriminatorBlock(nn.Module):
     """Residual block: conv 3x3, conv 3x3 with 2x downsampling, 1x1 skip (StyleGAN2 Fig. 7c).
 
@@ -138,12 +147,7 @@ class Discriminator(nn.Module):
         self.out = EqualLinear(chans[-1], 1)
 
     def forward(self, ldr: torch.Tensor) -> torch.Tensor:  # [N, 3, H, W] in [0, 1] -> [N, 1]
-        if ldr.ndim != 4 or ldr.shape[1] != 3 or tuple(ldr.shape[2:]) != self.img_resolution:
-            raise ValueError(
-                f"the discriminator expects LDR images of shape [N, 3, {self.img_resolution[0]}, "
-                f"{self.img_resolution[1]}], got {tuple(ldr.shape)}; resize the data or build D "
-                "with a matching resolution"
-            )
+        check_input(ldr, self.img_resolution)
         x = self.from_rgb(ldr * 2.0 - 1.0)  # network boundary: [0, 1] -> [-1, 1]
         x = self.blocks(x)
         x = self.conv(minibatch_stddev(x, self.mbstd_group))

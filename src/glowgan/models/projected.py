@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from glowgan.models.discriminator import Discriminator
+from glowgan.models.discriminator import Discriminator, check_input
 from glowgan.models.efficientnet import FEATURE_CHANNELS, efficientnet_lite0_features
 from glowgan.models.layers import LRELU_SLOPE, pad_x_circular
 
@@ -164,12 +164,7 @@ class ProjectedDiscriminator(nn.Module):
         return mixed
 
     def forward(self, ldr: torch.Tensor) -> torch.Tensor:  # [N, 3, H, W] in [0, 1] -> [N, 1]
-        if ldr.ndim != 4 or ldr.shape[1] != 3 or tuple(ldr.shape[2:]) != self.img_resolution:
-            raise ValueError(
-                f"the discriminator expects LDR images of shape [N, 3, {self.img_resolution[0]}, "
-                f"{self.img_resolution[1]}], got {tuple(ldr.shape)}; resize the data or build D "
-                "with a matching resolution"
-            )
+        check_input(ldr, self.img_resolution)
         logits = sum(head(x) for head, x in zip(self.heads, self.mixed_features(ldr)))
         if self.branch is not None:
             logits = logits + self.branch(ldr)
