@@ -722,6 +722,7 @@ def train(
                     break
     finally:
         bar.close()
+        source.close()
         if writer is not None:
             writer.close()
     return last
