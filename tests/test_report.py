@@ -162,7 +162,7 @@ def test_ground_truth_scale_and_observable_level(inputs):
 
 
 def test_eval_cli_writes_report_and_rejects_bad_input(inputs, tmp_path, capsys, monkeypatch):
-    def no_weights():
+    def no_weights(device="cpu"):
         raise FidUnavailable("install the weights")
 
     monkeypatch.setattr("glowgan.report.load_inception", no_weights)
