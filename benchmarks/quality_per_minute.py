@@ -234,8 +234,9 @@ def score(runs: list[Run], world: Path, args: argparse.Namespace, speeds: dict |
 def _mean_spread(values: list[float]) -> str:
     if not values:
         return "–"
-    spread = np.std(values, ddof=1) if len(values) > 1 else 0.0
-    return f"{np.mean(values):.2f} ± {spread:.2f}"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"  # one seed: no spread to show
+    return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}"
 
 
 def table(results: dict, candidates: list[str]) -> str:
