@@ -102,6 +102,7 @@ def summary(world_dir: Path, checkpoint: Path, *, truth_count: int) -> str:
     lines.append(
         f"GlowGAN recovers {model_row:.1f} of the {observable:.1f} stops of highlight headroom that the photos show "
         f"({100 * model_row / observable:.0f} %); the full truth reaches {full:.1f} stops, but only above radiance "
-        "that 99 % of the photos clip, which no method can learn from LDR photos alone."
+        "that 99 % of the photos clip, which no method can learn from LDR photos alone. Longer training moves "
+        "the samples towards the observable truth (docs/training/README.md in the source)."
     )
     return "\n".join(lines)
