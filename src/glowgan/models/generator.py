@@ -130,10 +130,8 @@ class SynthesisNetwork(nn.Module):
             self.torgbs.append(ToRGB(ch, w_dim))
 
     def draw_noise(self, n: int, *, generator: torch.Generator | None = None) -> list[torch.Tensor]:
-        """Per-pixel noise for ``n`` samples, one [n, 1, h, w] float32 tensor per conv layer.
-
-        The draws that ``forward`` with ``noise_mode="random"`` would make, in the same order.
-        """
+        """Per-pixel noise for ``n`` samples, one [n, 1, h, w] float32 tensor per conv layer, from
+        ``generator`` (torch's global RNG if None): what ``forward`` with ``noise_mode="random"`` adds."""
         device = generator.device if generator is not None else self.const.device
         return [torch.randn(n, 1, *conv.resolution, device=device, generator=generator) for conv in self.convs]
 
@@ -161,6 +159,8 @@ class SynthesisNetwork(nn.Module):
                 f"noise must come with noise_mode 'random' and hold one tensor per conv layer ({len(self.convs)}); "
                 "make it with draw_noise"
             )
+        if noise is None and noise_mode == "random":
+            noise = self.draw_noise(ws.shape[0], generator=generator)
         # repeat, not expand: a view of a parameter made under no_grad confuses module hooks
         x = self.const[None].repeat(ws.shape[0], 1, 1, 1)  # [N, C0, h0, w0]
         x_scale = None  # deferred per-sample channel scale of x, see ModulatedConv2d
@@ -169,7 +169,7 @@ class SynthesisNetwork(nn.Module):
         for i, torgb in enumerate(self.torgbs):
             for w_index in ((2 * i - 1, 2 * i) if i > 0 else (0,)):
                 layer_noise = noise[layer] if noise is not None else None
-                x, x_scale = self.convs[layer](x, x_scale, ws[:, w_index], noise_mode, generator, layer_noise)
+                x, x_scale = self.convs[layer](x, x_scale, ws[:, w_index], noise_mode, layer_noise)
                 layer += 1
             with torch.autocast(x.device.type, enabled=False):
                 rgb = torgb(x.float(), x_scale.float(), ws[:, 2 * i + 1].float())  # [N, 3, h, w]
@@ -277,7 +277,7 @@ class Generator(nn.Module):
         noise_mode: str = "random",
         update_w_avg: bool = False,
         generator: torch.Generator | None = None,
-        noise: list[torch.Tensor] | None = None,  # from G.synthesis.draw_noise; None: drawn in the layers
+        noise: list[torch.Tensor] | None = None,  # from G.synthesis.draw_noise; None: drawn here from generator
     ) -> torch.Tensor:  # [N, 3, H, W], float32
         ws = self.mapping(z, psi=psi, update_w_avg=update_w_avg)
         return self.synthesis(ws, noise_mode=noise_mode, generator=generator, noise=noise)

@@ -209,8 +209,8 @@ class ModulatedConv2d(nn.Module):
 
     Noise: StyleGAN Sec. 3.2, per-pixel N(0, 1) noise times a learned per-layer strength
     (initialised to 0), added after demodulation. ``noise_mode="const"`` uses a fixed buffer;
-    ``noise`` passes a draw made beforehand (training draws a whole batch's at once, so that
-    splitting it into micro-batches changes nothing).
+    ``"random"`` adds ``noise``, drawn beforehand for every layer at once by
+    ``SynthesisNetwork.draw_noise`` (so that splitting a batch into micro-batches changes nothing).
     """
 
     def __init__(
@@ -257,8 +257,7 @@ class ModulatedConv2d(nn.Module):
         x_scale: torch.Tensor | None,  # [N, Cin] or None
         w: torch.Tensor,  # [N, w_dim]
         noise_mode: str,
-        generator: torch.Generator | None,
-        noise: torch.Tensor | None = None,  # [N, 1, H, W] drawn by the caller (noise_mode "random")
+        noise: torch.Tensor | None = None,  # [N, 1, H, W], N(0, 1), drawn by the caller: noise_mode "random" only
     ) -> tuple[torch.Tensor, torch.Tensor]:  # [N, Cout, H, W] and its scale [N, Cout]
         styles = self.affine(w)  # [N, Cin]
         weight = self.weight * self.weight_gain
@@ -277,10 +276,7 @@ class ModulatedConv2d(nn.Module):
         inv_demod = (1.0 / demod)[:, :, None, None]  # [N, Cout, 1, 1]
         if noise_mode == "random":
             if noise is None:
-                device = generator.device if generator is not None else x.device
-                noise = torch.randn(
-                    x.shape[0], 1, *self.resolution, device=device, dtype=x.dtype, generator=generator
-                )
+                raise ValueError("noise_mode 'random' needs the noise drawn by the caller (SynthesisNetwork.draw_noise)")
             x = x.addcmul_(noise.to(x.device, x.dtype), inv_demod * self.noise_strength)
         elif noise_mode == "const":
             x = x.addcmul_(self.noise_const, inv_demod * self.noise_strength)
