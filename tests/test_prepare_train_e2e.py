@@ -17,24 +17,10 @@ from PIL import Image
 from glowgan.checkpoint import load_checkpoint
 from glowgan.data.dataset import ImageFolderDataset
 from glowgan.train import CHECKPOINT_NAME
+from tiny import TINY_TRAIN
 
 PHOTOS = 200
-# A tiny model at 8x16 (what `--size 8 --aspect 2:1` prepares); a tick and a checkpoint every 8 images.
-TINY = [
-    "model.resolution=[8, 16]",
-    "model.z_dim=8",
-    "model.w_dim=8",
-    "model.g_channel_base=64",
-    "model.g_channel_max=8",
-    "model.d_channel_base=64",
-    "model.d_channel_max=8",
-    "train.batch=4",
-    "train.tick_kimg=0.008",
-    "train.snapshot_ticks=1",
-    "train.grid_size=2",
-    "train.r1_interval=2",
-    "train.threads=1",
-]
+# The tiny model at 8x16 is what `--size 8 --aspect 2:1` prepares.
 
 
 def _camera_folder(root):
@@ -80,7 +66,7 @@ def test_camera_folder_prepares_trains_survives_sigkill_and_resumes(tmp_path):
     assert f"{PHOTOS} images of 8x16 (HxW)" in prepare.stdout and "3 files skipped" in prepare.stdout
     assert ImageFolderDataset(data).resolution == (8, 16)  # portraits were turned upright, then cropped
 
-    overrides = [f"--set={o}" for o in TINY]
+    overrides = [f"--set={o}" for o in TINY_TRAIN]
     process = _glowgan("train", "--data", str(data), "--out", str(run), "--kimg", "50", "--no-progress", *overrides,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -10,34 +10,19 @@ import numpy as np
 import pytest
 import torch
 
-from glowgan import hdrio
 from glowgan.checkpoint import build_discriminator, load_checkpoint
 from glowgan.config import Config, load_config
 from glowgan.models import efficientnet
 from glowgan.models.efficientnet import EfficientNetUnavailable, efficientnet_available
 from glowgan.models.projected import HeadConv, PatchHead, ProjectedDiscriminator
 from glowgan.train import CHECKPOINT_NAME, train
+from tiny import TINY_TRAIN, write_blob_photos
 
 pytestmark = pytest.mark.skipif(
     not efficientnet_available(), reason=f"weights not installed ({efficientnet.EFFICIENTNET_INSTALL_HINT})"
 )
 
-TINY = [
-    "model.resolution=[16, 32]",
-    "model.z_dim=8",
-    "model.w_dim=8",
-    "model.g_channel_base=64",
-    "model.g_channel_max=8",
-    "model.d_channel_base=64",
-    "model.d_channel_max=8",
-    "model.discriminator=projected",
-    "train.batch=4",
-    "train.tick_kimg=0.008",
-    "train.snapshot_ticks=1",
-    "train.grid_size=2",
-    "train.r1_interval=2",
-    "train.threads=1",
-]
+TINY = [*TINY_TRAIN, "model.resolution=[16, 32]", "model.discriminator=projected"]
 
 
 def tiny_config(*extra: str, kimg: float = 0.016) -> Config:
@@ -46,15 +31,8 @@ def tiny_config(*extra: str, kimg: float = 0.016) -> Config:
 
 @pytest.fixture(scope="module")
 def ldr_folder(tmp_path_factory) -> Path:
-    """16 small LDR 'photos': smooth gradients with a clipped bright blob."""
-    folder = tmp_path_factory.mktemp("ldr")
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:16, 0:32] / np.array([16.0, 32.0])[:, None, None]
-    for i in range(16):
-        base = rng.uniform(0.1, 0.5, size=3) * (1 - 0.5 * yy[..., None])
-        blob = np.exp(-((xx - rng.uniform()) ** 2 + (yy - 0.3) ** 2) / 0.01)[..., None] * 2
-        hdrio.write_ldr(folder / f"img{i:03d}.png", np.clip(base + blob, 0, 1).astype(np.float32))
-    return folder
+    """16 small LDR 'photos' at 16x32."""
+    return write_blob_photos(tmp_path_factory.mktemp("ldr"), 16, height=16, width=32)
 
 
 @pytest.mark.parametrize(

@@ -17,39 +17,18 @@ from glowgan.checkpoint import load_checkpoint, load_generator
 from glowgan.config import load_config
 from glowgan.generate import generate_images
 from glowgan.train import CHECKPOINT_NAME, TrainingStopped, train
+from tiny import TINY_TRAIN, write_blob_photos
 
-TINY = [
-    "model.resolution=[8, 16]",
-    "model.z_dim=8",
-    "model.w_dim=8",
-    "model.g_channel_base=64",
-    "model.g_channel_max=8",
-    "model.d_channel_base=64",
-    "model.d_channel_max=8",
-    "train.batch=4",
-    "train.tick_kimg=0.008",
-    "train.snapshot_ticks=1",
-    "train.grid_size=2",
-    "train.r1_interval=2",
-    "train.threads=1",
-]
 
 
 def tiny_config(*extra: str, kimg: float = 0.016):
-    return load_config(preset="cpu-32x64", overrides=[*TINY, f"train.total_kimg={kimg}", *extra])
+    return load_config(preset="cpu-32x64", overrides=[*TINY_TRAIN, f"train.total_kimg={kimg}", *extra])
 
 
 @pytest.fixture(scope="module")
 def ldr_folder(tmp_path_factory) -> Path:
-    """24 small LDR 'photos': smooth gradients with a clipped bright blob, as a camera would record."""
-    folder = tmp_path_factory.mktemp("ldr")
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[0:8, 0:16] / np.array([8.0, 16.0])[:, None, None]
-    for i in range(24):
-        base = rng.uniform(0.1, 0.5, size=3) * (1 - 0.5 * yy[..., None])
-        blob = np.exp(-((xx - rng.uniform()) ** 2 + (yy - 0.3) ** 2) / 0.01)[..., None] * 2
-        hdrio.write_ldr(folder / f"img{i:03d}.png", np.clip(base + blob, 0, 1).astype(np.float32))
-    return folder
+    """24 small LDR 'photos' at the tiny model's 8x16."""
+    return write_blob_photos(tmp_path_factory.mktemp("ldr"), 24, height=8, width=16)
 
 
 def _states_equal(a: dict, b: dict) -> bool:
@@ -189,7 +168,7 @@ def _cli(*args: str, **kwargs) -> subprocess.Popen:
 
 def test_sigkill_leaves_a_usable_checkpoint(ldr_folder, tmp_path):
     run = tmp_path / "run"
-    overrides = [f"--set={o}" for o in TINY]
+    overrides = [f"--set={o}" for o in TINY_TRAIN]
     process = _cli(
         "train", "--data", str(ldr_folder), "--out", str(run), "--kimg", "50", "--no-progress", *overrides,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -222,7 +201,7 @@ def test_sigkill_leaves_a_usable_checkpoint(ldr_folder, tmp_path):
 
 def test_two_process_ddp_keeps_replicas_identical(ldr_folder, tmp_path):
     run = tmp_path / "ddp"
-    overrides = [f"--set={o}" for o in TINY]
+    overrides = [f"--set={o}" for o in TINY_TRAIN]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -348,7 +327,7 @@ def test_resume_if_exists_starts_a_run_then_continues_it(ldr_folder, tmp_path):
     run.mkdir()
     (run / "stats.jsonl").write_text('{"tick": 1}\n{"tick": 2}\n')  # left by a run killed before its first checkpoint
     command = ["train", "--data", str(ldr_folder), "--out", str(run), "--resume-if-exists", "--no-progress",
-               *[f"--set={o}" for o in TINY]]
+               *[f"--set={o}" for o in TINY_TRAIN]]
     assert main([*command, "--kimg", "0.008"]) == 0
     assert [json.loads(line)["step"] for line in (run / "stats.jsonl").read_text().splitlines()] == [2]
     assert main([*command, "--kimg", "0.016"]) == 0  # the same command, restarted
