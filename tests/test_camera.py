@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+from glowgan import crf as curves
 from glowgan.camera import (
     CameraParams,
     CameraPrior,
@@ -14,7 +15,7 @@ from glowgan.camera import (
     render,
 )
 
-FAMILIES = ("glowgan", "gamma", "linear")
+FAMILIES = ("glowgan", "gamma", "linear", "srgb", "filmic", "pca", "srgb,filmic:2,pca,glowgan")
 
 
 def _params(family: str, n: int, seed: int = 0) -> CameraParams:
@@ -40,7 +41,7 @@ def test_forward_of_inverse_is_identity_on_ldr_values(family):
     assert (crf_forward(torch.zeros(4, 1), params) < 0.5 / 255).all()
 
 
-@pytest.mark.parametrize("family", ("glowgan", "gamma"))
+@pytest.mark.parametrize("family", ("glowgan", "gamma", "srgb", "filmic", "pca"))
 def test_crf_is_monotonic_maps_ends_and_is_not_linear(family):
     params = _params(family, 8, seed=5)
     x = torch.linspace(0.0, 1.0, 4097).repeat(8, 1)
@@ -224,3 +225,108 @@ def test_mean_camera_has_prior_means():
 def test_inverse_maps_black_to_exactly_zero(family):
     params = _params(family, 2)
     assert torch.equal(crf_inverse(torch.zeros(2, 3), params), torch.zeros(2, 3))
+
+
+def test_srgb_matches_the_standard():
+    # IEC 61966-2-1: linear 0.5 -> 0.735357, 0.18 -> 0.461356, 0.002 -> 0.02584 (linear segment)
+    params = CameraParams(exposure_stops=torch.zeros(1), crf="srgb")
+    y = crf_forward(torch.tensor([[0.002, 0.18, 0.5, 1.0]]), params)
+    assert torch.allclose(y, torch.tensor([[0.02584, 0.461356, 0.735357, 1.0]]), atol=2e-5)
+
+
+def test_filmic_curve_has_a_shoulder():
+    """Against a pure display gamma of the same exponent (constant contrast: a straight line in log-log),
+    Hable's curve compresses highlights: its log-log slope falls from the shadows to the clip point."""
+    filmic = CameraParams(exposure_stops=torch.zeros(1), crf="filmic", gamma=torch.tensor([2.2]))
+    gamma = CameraParams(exposure_stops=torch.zeros(1), crf="gamma", gamma=torch.tensor([2.2]))
+    x = torch.tensor([[0.01, 0.0101, 0.99, 1.0]])
+    yf, yg = crf_forward(x, filmic)[0].log(), crf_forward(x, gamma)[0].log()
+    lx = x[0].log()
+    slope = lambda y, i: float((y[i + 1] - y[i]) / (lx[i + 1] - lx[i]))  # noqa: E731
+    assert slope(yg, 0) == pytest.approx(slope(yg, 2), rel=1e-3)
+    assert slope(yf, 2) < 0.5 * slope(yf, 0)
+    assert slope(yf, 2) < 0.5 * slope(yg, 2)
+
+
+def test_pca_family_spans_the_curves_it_was_fitted_to():
+    """Projecting sRGB and filmic curves on the basis reconstructs them closely; a curve outside the
+    corpus (a steep linear ramp to 1 at 0.25) is approximated only roughly."""
+    mean, basis, stds = (t.float() for t in curves.pca_basis())
+    grid = torch.linspace(0, 1, curves.PCA_KNOTS)[None]
+    for family in ("srgb", "filmic"):
+        target = crf_forward(grid, CameraParams(exposure_stops=torch.zeros(1), crf=family))[0]
+        coeffs = ((target - mean) @ basis.T)[None]
+        fitted = crf_forward(grid, CameraParams(exposure_stops=torch.zeros(1), crf="pca", coeffs=coeffs))[0]
+        assert curves.rmse(fitted, target) < 2e-3, family
+    ramp = (grid[0] * 4).clamp(max=1)
+    fitted = curves.pca_table(((ramp - mean) @ basis.T)[None])[0]
+    assert curves.rmse(fitted, ramp) > 0.01
+    assert (stds[1:] < stds[:-1]).all()
+
+
+def test_gradient_flows_to_pca_coefficients_and_display_gamma():
+    for family, name in (("pca", "coeffs"), ("filmic", "gamma")):
+        params = _params(family, 2)
+        tensor = getattr(params, name).requires_grad_(True)
+        render(torch.rand(2, 3, 4, 8) * 0.5, params).sum().backward()
+        assert torch.isfinite(tensor.grad).all() and (tensor.grad != 0).any(), family
+
+
+def test_mixture_draws_each_family_at_its_weight_with_its_own_parameters():
+    prior = CameraPrior(crf="srgb:2,filmic,glowgan")
+    assert prior.mixture == (("srgb", 0.5), ("filmic", 0.25), ("glowgan", 0.25))
+    params = prior.sample(20_000, generator=torch.Generator().manual_seed(3))
+    families = params.families
+    for family, weight in prior.mixture:
+        assert abs(families.count(family) / len(families) - weight) < 0.015
+    glowgan = torch.tensor([f == "glowgan" for f in families])
+    filmic = torch.tensor([f == "filmic" for f in families])
+    assert abs(params.gamma[glowgan].mean().item() - 0.9) < 0.01 and abs(params.beta[glowgan].mean().item() - 0.6) < 0.01
+    assert abs(params.gamma[filmic].mean().item() - 2.2) < 0.01
+    # each image is rendered with its own family: the same as rendering it alone
+    hdr = torch.rand(6, 3, 4, 4)
+    ldr = render(hdr, params[:6])
+    for i in range(6):
+        alone = CameraParams(params.exposure_stops[i : i + 1], crf=families[i], gamma=params.gamma[i : i + 1], beta=params.beta[i : i + 1])
+        assert torch.allclose(render(hdr[i : i + 1], alone), ldr[i : i + 1], atol=1e-6)
+
+
+def test_mixture_records_and_concatenation_round_trip():
+    params = CameraPrior(crf="pca,srgb,glowgan", quantize_bits=8).sample(30, generator=torch.Generator().manual_seed(4))
+    assert {"pca", "srgb", "glowgan"} <= set(params.families)
+    again = CameraParams.from_records(params.to_records())
+    joined = CameraParams.cat([params[:4], params[4:]])
+    hdr = torch.rand(30, 3, 4, 4) * 2
+    assert torch.equal(render(hdr, params), render(hdr, again))
+    assert torch.equal(render(hdr, params), render(hdr, joined))
+    assert again.families == params.families == joined.families
+
+
+def test_single_family_sampling_is_unchanged_by_the_mixture_code():
+    """A single family draws exactly what the camera drew before mixtures existed (same stream)."""
+    draw = torch.randn(3, 4, generator=torch.Generator().manual_seed(5))
+    params = CameraPrior().sample(4, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(params.exposure_stops, 0.5 * draw[0])
+    assert torch.equal(params.gamma, (0.9 + 0.1 * draw[1]).clamp(0.3, 3.0))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(crf="srgb,sigmoid"), "unknown"),
+        (dict(crf="srgb:0"), "weight"),
+        (dict(crf="srgb:x"), "not a number"),
+        (dict(crf="srgb,srgb"), "twice"),
+        (dict(crf="srgb,,glowgan"), "list like"),
+        (dict(crf="srgb,glowgan", gamma_mean=0.9), "mixture"),
+        (dict(pca_spread=-1.0), "pca_spread"),
+    ],
+)
+def test_invalid_mixture_is_rejected_with_a_clear_message(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        CameraPrior(**kwargs)
+
+
+def test_mixture_mean_is_its_most_probable_family():
+    mean = CameraPrior(crf="glowgan,filmic:3").mean(2)
+    assert mean.crf == "filmic" and torch.allclose(mean.gamma, torch.full((2,), 2.2))

@@ -12,18 +12,22 @@ Pipeline of :func:`render` (all steps differentiable)::
 previews, generation, inversion and data synthesis. ``CameraParams`` is one draw of it: per-image
 tensors that travel together.
 
-CRF families (``CameraPrior.crf``):
+CRF families (``CameraPrior.crf``; the curves and their inverses live in :mod:`glowgan.crf`):
 
 - ``"glowgan"``: ``f(x) = (1 + beta) x**gamma / (x**gamma + beta)``, the official code's curve, with
   ``gamma ~ N(0.9, 0.1)``, ``beta ~ N(0.6, 0.1)`` per image (official code defaults);
   inverse ``x = (beta y / (1 + beta - y)) ** (1 / gamma)``.
 - ``"gamma"``: ``f(x) = x ** (1 / gamma)``, a display gamma, ``gamma ~ N(2.2, 0.1)`` by default.
 - ``"linear"``: ``f(x) = x``.
+- ``"srgb"``: the IEC 61966-2-1 sRGB curve (no parameters).
+- ``"filmic"``: Hable's filmic S-curve (toe and shoulder), then a display gamma ``gamma ~ N(2.2, 0.1)``.
+- ``"pca"``: a data-driven family (mean curve + ``crf.PCA_COMPONENTS`` principal components fitted to
+  sRGB, gamma, GlowGAN and filmic curves, in the manner of EMoR); coefficients ``coeffs ~ N(0, s_k)``
+  with the corpus's spread ``s_k``, scaled by ``pca_spread``.
 
-Exposure is in stops everywhere: gain ``2**stops``. The official code draws ``gain = sqrt(2)**e`` with
-``e ~ N(0, 1)``, which is ``stops ~ N(0, 0.5)``; those are our defaults. The official camera has no
-quantisation and no noise; both are optional here (8-bit quantisation with a straight-through
-gradient; heteroscedastic Gaussian sensor noise ``sigma**2 = read**2 + shot * x`` in linear units).
+A **mixture** of families is written ``"srgb:2,filmic,glowgan"`` (weights default to 1 and are
+normalised): each image draws its family, then that family's parameters at their defaults.
+
 """
 
 from __future__ import annotations
@@ -35,10 +39,9 @@ from typing import Any
 
 import torch
 
-CRF_FAMILIES = ("glowgan", "gamma", "linear")
+from glowgan import crf as curves
 
-# Lower bound applied before fractional powers: keeps x**gamma differentiable (finite gradient) at 0.
-_POW_EPS = 1e-8
+CRF_FAMILIES = curves.FAMILIES
 
 # Valid ranges that sampled parameters are clamped to (a normal prior has unbounded tails).
 _GLOWGAN_GAMMA_RANGE = (0.3, 3.0)
@@ -50,7 +53,35 @@ _FAMILY_DEFAULTS = {
     "glowgan": {"gamma": (0.9, 0.1), "beta": (0.6, 0.1)},  # official code: N(0.9, 0.1), N(0.6, 0.1)
     "gamma": {"gamma": (2.2, 0.1), "beta": (0.0, 0.0)},  # sRGB-like display gamma
     "linear": {"gamma": (1.0, 0.0), "beta": (0.0, 0.0)},
+    "srgb": {"gamma": (1.0, 0.0), "beta": (0.0, 0.0)},
+    "filmic": {"gamma": (2.2, 0.1), "beta": (0.0, 0.0)},  # display gamma after the filmic curve
+    "pca": {"gamma": (1.0, 0.0), "beta": (0.0, 0.0)},
 }
+_DISPLAY_GAMMA_FAMILIES = ("gamma", "filmic")
+
+
+def parse_crf(text: str) -> tuple[tuple[str, float], ...]:
+    """``"srgb:2,filmic"`` -> ``(("srgb", 2/3), ("filmic", 1/3))``; a single name is one family of weight 1."""
+    parts = [part.strip() for part in str(text).split(",")]
+    if not all(parts):
+        raise ValueError(f"camera crf {text!r} is not a family or a list like 'srgb:2,filmic,glowgan'")
+    mixture = []
+    for part in parts:
+        name, _, weight_text = part.partition(":")
+        name = name.strip()
+        if name not in CRF_FAMILIES:
+            raise ValueError(f"camera crf {name!r} is unknown; choose one of {', '.join(CRF_FAMILIES)}")
+        try:
+            weight = float(weight_text) if weight_text else 1.0
+        except ValueError:
+            raise ValueError(f"camera crf weight {weight_text!r} of {name!r} is not a number") from None
+        if not (math.isfinite(weight) and weight > 0):
+            raise ValueError(f"camera crf weight of {name!r} must be a finite number > 0, got {weight_text}")
+        if name in dict(mixture):
+            raise ValueError(f"camera crf {name!r} appears twice in {text!r}")
+        mixture.append((name, weight))
+    total = sum(weight for _, weight in mixture)
+    return tuple((name, weight / total) for name, weight in mixture)
 
 
 @dataclass(frozen=True)
@@ -60,6 +91,9 @@ class CameraPrior:
     Defaults reproduce the official GlowGAN camera: exposure ``N(0, 0.5)`` stops, the ``glowgan``
     CRF with ``gamma ~ N(0.9, 0.1)`` and ``beta ~ N(0.6, 0.1)``, no quantisation, no noise.
     ``gamma_mean/std`` and ``beta_mean/std`` left as ``None`` take the CRF family's defaults.
+    ``crf`` may be a mixture (``"srgb:2,filmic,glowgan"``, see :func:`parse_crf`); each family of a
+    mixture keeps its default parameters, so a mixture leaves ``gamma_*`` and ``beta_*`` unset.
+    ``pca_spread`` scales the spread of the ``pca`` family's coefficients (1: the corpus's spread).
     """
 
     exposure_mean_stops: float = 0.0
@@ -72,30 +106,59 @@ class CameraPrior:
     quantize_bits: int | None = None
     read_noise: float = 0.0  # std of additive noise, linear units of the exposed image
     shot_noise: float = 0.0  # variance per unit of exposed signal
+    pca_spread: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.crf not in CRF_FAMILIES:
-            raise ValueError(f"camera crf {self.crf!r} is unknown; choose one of {', '.join(CRF_FAMILIES)}")
-        defaults = _FAMILY_DEFAULTS[self.crf]
-        for name in ("gamma", "beta"):
-            mean, std = defaults[name]
-            if getattr(self, f"{name}_mean") is None:
-                object.__setattr__(self, f"{name}_mean", mean)
-            if getattr(self, f"{name}_std") is None:
-                object.__setattr__(self, f"{name}_std", std)
-        for name in ("exposure_std_stops", "gamma_std", "beta_std", "read_noise", "shot_noise"):
+        mixture = parse_crf(self.crf)
+        settable = ("gamma_mean", "gamma_std", "beta_mean", "beta_std")
+        if len(mixture) > 1:
+            given = [name for name in settable if getattr(self, name) is not None]
+            if given:
+                raise ValueError(
+                    f"camera crf {self.crf!r} is a mixture, whose families keep their default parameters; "
+                    f"unset {', '.join(given)} or choose a single family"
+                )
+        else:
+            defaults = _FAMILY_DEFAULTS[mixture[0][0]]
+            for name in ("gamma", "beta"):
+                mean, std = defaults[name]
+                if getattr(self, f"{name}_mean") is None:
+                    object.__setattr__(self, f"{name}_mean", mean)
+                if getattr(self, f"{name}_std") is None:
+                    object.__setattr__(self, f"{name}_std", std)
+        for name in ("exposure_std_stops", "read_noise", "shot_noise", "pca_spread", *settable[1::2]):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
+            if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"camera {name} must be a finite number >= 0, got {value}")
         if not math.isfinite(self.exposure_mean_stops):
             raise ValueError(f"camera exposure_mean_stops must be finite, got {self.exposure_mean_stops}")
         if self.quantize_bits is not None and not 1 <= self.quantize_bits <= 16:
             raise ValueError(f"camera quantize_bits must be between 1 and 16 or None, got {self.quantize_bits}")
-        low, high = _gamma_range(self.crf)
-        if not low <= self.gamma_mean <= high:
-            raise ValueError(f"camera gamma_mean {self.gamma_mean} is outside [{low}, {high}] for crf {self.crf!r}")
-        if self.crf == "glowgan" and not _GLOWGAN_BETA_RANGE[0] <= self.beta_mean <= _GLOWGAN_BETA_RANGE[1]:
-            raise ValueError(f"camera beta_mean {self.beta_mean} is outside {_GLOWGAN_BETA_RANGE}")
+        if len(mixture) == 1:
+            low, high = _gamma_range(self.crf)
+            if not low <= self.gamma_mean <= high:
+                raise ValueError(
+                    f"camera gamma_mean {self.gamma_mean} is outside [{low}, {high}] for crf {self.crf!r}"
+                )
+            if self.crf == "glowgan" and not _GLOWGAN_BETA_RANGE[0] <= self.beta_mean <= _GLOWGAN_BETA_RANGE[1]:
+                raise ValueError(f"camera beta_mean {self.beta_mean} is outside {_GLOWGAN_BETA_RANGE}")
+
+    @property
+    def mixture(self) -> tuple[tuple[str, float], ...]:
+        """``((family, probability), ...)``; one entry for a single family."""
+        return parse_crf(self.crf)
+
+    def component(self, family: str | None = None) -> CameraPrior:
+        """The single-family prior of ``family`` (default: the mixture's most probable family, the first
+        on ties) with this prior's exposure, quantisation and noise; ``self`` for a single family."""
+        mixture = self.mixture
+        if family is None:
+            family = max(mixture, key=lambda entry: entry[1])[0]
+        if family not in dict(mixture):
+            raise ValueError(f"camera crf {family!r} is not part of {self.crf!r}")
+        if len(mixture) == 1:
+            return self
+        return dataclasses.replace(self, crf=family)
 
     def sample(
         self,
@@ -108,26 +171,55 @@ class CameraPrior:
         device = torch.device(device) if device is not None else _generator_device(generator)
         normal = torch.randn(3, n, generator=generator, device=device)
         stops = self.exposure_mean_stops + self.exposure_std_stops * normal[0]
-        gamma = (self.gamma_mean + self.gamma_std * normal[1]).clamp(*_gamma_range(self.crf))
-        beta = (self.beta_mean + self.beta_std * normal[2]).clamp(*_GLOWGAN_BETA_RANGE)
-        return self._params(stops, gamma, beta)
+        mixture = self.mixture
+        if len(mixture) == 1:
+            families: str | tuple[str, ...] = self.crf
+            gamma = (self.gamma_mean + self.gamma_std * normal[1]).clamp(*_gamma_range(self.crf))
+            beta = (self.beta_mean + self.beta_std * normal[2]).clamp(*_GLOWGAN_BETA_RANGE)
+            has_pca = self.crf == "pca"
+        else:
+            names = [name for name, _ in mixture]
+            cumulative = torch.tensor([weight for _, weight in mixture], dtype=torch.float64).cumsum(0)
+            uniform = torch.rand(n, generator=generator, device=device).double().cpu()
+            choice = torch.searchsorted(cumulative, uniform * float(cumulative[-1]), right=True).clamp(max=len(names) - 1)
+            families = tuple(names[i] for i in choice.tolist())
+
+            def per_family(values: list[float]) -> torch.Tensor:
+                return torch.tensor(values, dtype=torch.float32, device=device)[choice.to(device)]
+
+            table = [_FAMILY_DEFAULTS[name] for name in names]
+            low = per_family([_gamma_range(name)[0] for name in names])
+            high = per_family([_gamma_range(name)[1] for name in names])
+            gamma = torch.minimum(
+                torch.maximum(per_family([t["gamma"][0] for t in table]) + per_family([t["gamma"][1] for t in table]) * normal[1], low), high
+            )
+            beta = (per_family([t["beta"][0] for t in table]) + per_family([t["beta"][1] for t in table]) * normal[2]).clamp(*_GLOWGAN_BETA_RANGE)
+            has_pca = "pca" in families
+        coeffs = None
+        if has_pca:
+            spread = curves.pca_basis()[2].to(device) * self.pca_spread
+            coeffs = torch.randn(n, curves.PCA_COMPONENTS, generator=generator, device=device) * spread
+        return self._params(stops, families, gamma, beta, coeffs)
 
     def mean(self, n: int = 1, *, device: torch.device | str | None = None) -> CameraParams:
-        """The prior's mean camera, repeated ``n`` times (e.g. to linearise a vanilla GAN's LDR output)."""
+        """The prior's mean camera, repeated ``n`` times (e.g. to linearise a vanilla GAN's LDR output);
+        for a mixture, the mean camera of its most probable family."""
+        single = self.component()
         full = torch.ones(n, device=device)
-        return self._params(
-            self.exposure_mean_stops * full,
-            self.gamma_mean * full,
-            (self.beta_mean if self.crf == "glowgan" else _GLOWGAN_BETA_RANGE[0]) * full,
-        )
+        coeffs = torch.zeros(n, curves.PCA_COMPONENTS, device=device) if single.crf == "pca" else None
+        return single._params(single.exposure_mean_stops * full, single.crf, single.gamma_mean * full, single.beta_mean * full, coeffs)
 
-    def _params(self, stops: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> CameraParams:
+    def _params(
+        self, stops: torch.Tensor, families: str | tuple[str, ...], gamma: torch.Tensor, beta: torch.Tensor, coeffs: torch.Tensor | None
+    ) -> CameraParams:
         noisy = self.read_noise > 0 or self.shot_noise > 0
+        glowgan = torch.tensor([f == "glowgan" for f in _per_image_families(families, len(stops))], device=stops.device)
         return CameraParams(
             exposure_stops=stops,
-            crf=self.crf,
+            crf=families,
             gamma=gamma,
-            beta=beta if self.crf == "glowgan" else torch.full_like(stops, _GLOWGAN_BETA_RANGE[0]),
+            beta=torch.where(glowgan, beta, torch.full_like(beta, _GLOWGAN_BETA_RANGE[0])),
+            coeffs=coeffs,
             quantize_bits=self.quantize_bits,
             read_noise=self.read_noise if noisy else 0.0,
             shot_noise=self.shot_noise if noisy else 0.0,
@@ -136,75 +228,140 @@ class CameraPrior:
 
 @dataclass
 class CameraParams:
-    """One camera per image: ``[N]`` tensors plus the family and the (shared) pipeline options.
+    """One camera per image: ``[N]`` tensors plus the family (one for all images, or one per image) and the
+    (shared) pipeline options.
 
-    ``gamma`` is the CRF exponent of the ``glowgan`` family and the display gamma of the ``gamma``
-    family (ignored by ``linear``); ``beta`` is used by ``glowgan`` only.
+    ``gamma`` is the CRF exponent of the ``glowgan`` family and the display gamma of the ``gamma`` and
+    ``filmic`` families (ignored by the others); ``beta`` is used by ``glowgan`` only; ``coeffs``
+    ``[N, crf.PCA_COMPONENTS]`` by ``pca`` only (None when no image is ``pca``).
     """
 
     exposure_stops: torch.Tensor  # [N], log2 of gain
-    crf: str = "glowgan"
+    crf: str | tuple[str, ...] = "glowgan"
     gamma: torch.Tensor | None = None  # [N]
     beta: torch.Tensor | None = None  # [N]
     quantize_bits: int | None = None
     read_noise: float = 0.0
     shot_noise: float = 0.0
+    coeffs: torch.Tensor | None = None  # [N, PCA_COMPONENTS]
 
     def __post_init__(self) -> None:
-        if self.crf not in CRF_FAMILIES:
-            raise ValueError(f"camera crf {self.crf!r} is unknown; choose one of {', '.join(CRF_FAMILIES)}")
         if self.exposure_stops.ndim != 1:
             raise ValueError(f"exposure_stops must have shape [N], got {tuple(self.exposure_stops.shape)}")
-        defaults = _FAMILY_DEFAULTS[self.crf]
+        n = self.exposure_stops.shape[0]
+        if not isinstance(self.crf, str):
+            self.crf = tuple(self.crf)
+            if len(self.crf) != n:
+                raise ValueError(f"camera has {len(self.crf)} CRF families for {n} images")
+            if len(set(self.crf)) == 1:
+                self.crf = self.crf[0]
+        families = self.families
+        for family in set(families):
+            if family not in CRF_FAMILIES:
+                raise ValueError(f"camera crf {family!r} is unknown; choose one of {', '.join(CRF_FAMILIES)}")
         if self.gamma is None:
-            self.gamma = torch.full_like(self.exposure_stops, defaults["gamma"][0])
+            self.gamma = torch.tensor(
+                [_FAMILY_DEFAULTS[f]["gamma"][0] for f in families], dtype=torch.float32, device=self.exposure_stops.device
+            )
         if self.beta is None:
-            self.beta = torch.full_like(self.exposure_stops, defaults["beta"][0] or _GLOWGAN_BETA_RANGE[0])
+            self.beta = torch.tensor(
+                [_FAMILY_DEFAULTS[f]["beta"][0] or _GLOWGAN_BETA_RANGE[0] for f in families],
+                dtype=torch.float32,
+                device=self.exposure_stops.device,
+            )
+        if "pca" in families and self.coeffs is None:
+            self.coeffs = torch.zeros(n, curves.PCA_COMPONENTS, device=self.exposure_stops.device)
+        if self.coeffs is not None and tuple(self.coeffs.shape) != (n, curves.PCA_COMPONENTS):
+            raise ValueError(f"camera coeffs must have shape [{n}, {curves.PCA_COMPONENTS}], got {tuple(self.coeffs.shape)}")
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The CRF family of each image."""
+        return _per_image_families(self.crf, len(self))
 
     def __len__(self) -> int:
         return self.exposure_stops.shape[0]
 
-    def to(self, device: torch.device | str) -> CameraParams:
+    def _map(self, fn, crf: str | tuple[str, ...] | None = None) -> CameraParams:
         return dataclasses.replace(
-            self, exposure_stops=self.exposure_stops.to(device), gamma=self.gamma.to(device), beta=self.beta.to(device)
+            self,
+            exposure_stops=fn(self.exposure_stops),
+            crf=self.crf if crf is None else crf,
+            gamma=fn(self.gamma),
+            beta=fn(self.beta),
+            coeffs=None if self.coeffs is None else fn(self.coeffs),
         )
 
+    def to(self, device: torch.device | str) -> CameraParams:
+        return self._map(lambda t: t.to(device))
+
     def detach(self) -> CameraParams:
-        return dataclasses.replace(
-            self, exposure_stops=self.exposure_stops.detach(), gamma=self.gamma.detach(), beta=self.beta.detach()
-        )
+        return self._map(torch.Tensor.detach)
 
     def __getitem__(self, index: Any) -> CameraParams:
         """Select cameras like a tensor's first dimension (an int keeps the batch dimension)."""
         if isinstance(index, int):
             index = slice(index, index + 1 if index != -1 else None)
-        return dataclasses.replace(
-            self, exposure_stops=self.exposure_stops[index], gamma=self.gamma[index], beta=self.beta[index]
+        crf = self.crf
+        if not isinstance(crf, str):
+            crf = tuple(crf[i] for i in torch.arange(len(self))[index].reshape(-1).tolist())
+        selected = self._map(lambda t: t[index], crf)
+        if selected.coeffs is not None and "pca" not in selected.families:
+            selected.coeffs = None
+        return selected
+
+    @classmethod
+    def cat(cls, cameras: list[CameraParams]) -> CameraParams:
+        """Concatenate cameras that share the pipeline options (families may differ)."""
+        if not cameras:
+            raise ValueError("cannot concatenate an empty list of cameras")
+        first = cameras[0]
+        for other in cameras[1:]:
+            for key in ("quantize_bits", "read_noise", "shot_noise"):
+                if getattr(other, key) != getattr(first, key):
+                    raise ValueError(f"cameras disagree on {key!r}: {getattr(first, key)!r} vs {getattr(other, key)!r}")
+        families = tuple(f for c in cameras for f in c.families)
+        coeffs = None
+        if "pca" in families:
+            coeffs = torch.cat(
+                [c.coeffs if c.coeffs is not None else c.exposure_stops.new_zeros(len(c), curves.PCA_COMPONENTS) for c in cameras]
+            )
+        return cls(
+            exposure_stops=torch.cat([c.exposure_stops for c in cameras]),
+            crf=families,
+            gamma=torch.cat([c.gamma for c in cameras]),
+            beta=torch.cat([c.beta for c in cameras]),
+            coeffs=coeffs,
+            quantize_bits=first.quantize_bits,
+            read_noise=first.read_noise,
+            shot_noise=first.shot_noise,
         )
 
     def to_records(self) -> list[dict[str, Any]]:
         """Plain per-image dicts (JSON-ready), e.g. for a dataset manifest."""
         records = []
-        for stops, gamma, beta in zip(self.exposure_stops.tolist(), self.gamma.tolist(), self.beta.tolist()):
-            records.append(
-                {
-                    "exposure_stops": stops,
-                    "crf": self.crf,
-                    "gamma": gamma,
-                    "beta": beta,
-                    "quantize_bits": self.quantize_bits,
-                    "read_noise": self.read_noise,
-                    "shot_noise": self.shot_noise,
-                }
-            )
+        for i, (stops, gamma, beta) in enumerate(zip(self.exposure_stops.tolist(), self.gamma.tolist(), self.beta.tolist())):
+            family = self.families[i]
+            record = {
+                "exposure_stops": stops,
+                "crf": family,
+                "gamma": gamma,
+                "beta": beta,
+                "quantize_bits": self.quantize_bits,
+                "read_noise": self.read_noise,
+                "shot_noise": self.shot_noise,
+            }
+            if family == "pca":
+                record["coeffs"] = self.coeffs[i].tolist()
+            records.append(record)
         return records
 
     @classmethod
     def from_records(cls, records: list[dict[str, Any]], *, device: torch.device | str | None = None) -> CameraParams:
-        """Inverse of :meth:`to_records`; all records must share the family and pipeline options."""
+        """Inverse of :meth:`to_records`; all records must share the pipeline options (families may differ)."""
         if not records:
             raise ValueError("cannot build CameraParams from an empty list of records")
-        shared = ("crf", "quantize_bits", "read_noise", "shot_noise")
+        shared = ("quantize_bits", "read_noise", "shot_noise")
         first = records[0]
         for record in records[1:]:
             for key in shared:
@@ -214,19 +371,29 @@ class CameraParams:
         def column(key: str) -> torch.Tensor:
             return torch.tensor([float(r[key]) for r in records], dtype=torch.float32, device=device)
 
+        families = tuple(r["crf"] for r in records)
+        coeffs = None
+        if "pca" in families:
+            zeros = [0.0] * curves.PCA_COMPONENTS
+            coeffs = torch.tensor([r.get("coeffs", zeros) for r in records], dtype=torch.float32, device=device)
         return cls(
             exposure_stops=column("exposure_stops"),
-            crf=first["crf"],
+            crf=families,
             gamma=column("gamma"),
             beta=column("beta"),
+            coeffs=coeffs,
             quantize_bits=first["quantize_bits"],
             read_noise=float(first["read_noise"]),
             shot_noise=float(first["shot_noise"]),
         )
 
 
+def _per_image_families(crf: str | tuple[str, ...], n: int) -> tuple[str, ...]:
+    return (crf,) * n if isinstance(crf, str) else tuple(crf)
+
+
 def _gamma_range(crf: str) -> tuple[float, float]:
-    return _DISPLAY_GAMMA_RANGE if crf == "gamma" else _GLOWGAN_GAMMA_RANGE
+    return _DISPLAY_GAMMA_RANGE if crf in _DISPLAY_GAMMA_FAMILIES else _GLOWGAN_GAMMA_RANGE
 
 
 def valid_range(crf: str, name: str) -> tuple[float, float]:
@@ -256,30 +423,31 @@ def exposure_gain(params: CameraParams, like: torch.Tensor) -> torch.Tensor:
     return torch.exp2(_per_image(params.exposure_stops, like))
 
 
+def _per_family(curve, values: torch.Tensor, params: CameraParams) -> torch.Tensor:
+    """Apply ``curve(family, values, gamma, beta, coeffs)`` (glowgan.crf) with each image's own family."""
+    gamma, beta = _per_image(params.gamma, values), _per_image(params.beta, values)
+    coeffs = None if params.coeffs is None else params.coeffs.to(values.dtype)
+    if isinstance(params.crf, str):
+        return curve(params.crf, values, gamma, beta, coeffs)
+    families = params.families
+    out = torch.zeros_like(values)
+    for family in dict.fromkeys(families):
+        index = torch.tensor([i for i, f in enumerate(families) if f == family], device=values.device)
+        part = curve(
+            family, values[index], gamma[index], beta[index], None if coeffs is None else coeffs[index]
+        )
+        out = out.index_copy(0, index, part)
+    return out
+
+
 def crf_forward(x: torch.Tensor, params: CameraParams) -> torch.Tensor:
     """Apply the CRF to exposed, clipped linear values ``x`` in [0, 1]; returns values in [0, 1]."""
-    if params.crf == "linear":
-        return x
-    gamma = _per_image(params.gamma, x)
-    if params.crf == "gamma":
-        return x.clamp_min(_POW_EPS).pow(1.0 / gamma)
-    beta = _per_image(params.beta, x)
-    powered = x.clamp_min(_POW_EPS).pow(gamma)
-    return (1.0 + beta) * powered / (powered + beta)  # official code's CRF
+    return _per_family(curves.forward, x, params)
 
 
 def crf_inverse(ldr: torch.Tensor, params: CameraParams) -> torch.Tensor:
     """Exact inverse of :func:`crf_forward` on [0, 1]: LDR values -> exposed linear values in [0, 1]."""
-    y = ldr.clamp(0.0, 1.0)
-    if params.crf == "linear":
-        return y
-    gamma = _per_image(params.gamma, y)
-    lit = y > 0  # an LDR 0 is black: exactly 0 linear, not the pow epsilon raised to a power
-    if params.crf == "gamma":
-        return y.clamp_min(_POW_EPS).pow(gamma) * lit
-    beta = _per_image(params.beta, y)
-    ratio = beta * y / (1.0 + beta - y)  # denominator >= beta > 0 on [0, 1]
-    return ratio.clamp_min(_POW_EPS).pow(1.0 / gamma).clamp(0.0, 1.0) * lit
+    return _per_family(curves.inverse, ldr.clamp(0.0, 1.0), params)
 
 
 def quantize(ldr: torch.Tensor, bits: int) -> torch.Tensor:
