@@ -165,8 +165,10 @@ def _build(cls: type, values: dict[str, Any], source: str) -> Any:
     defaults = cls()
     kwargs = {}
     for key, value in values.items():
-        default = getattr(defaults, key)
-        kwargs[key] = _coerce(default, value, f"{source} {key}")
+        if value is None and names[key].default is None:  # an optional setting left unset (e.g. a mixture's gamma)
+            kwargs[key] = None
+            continue
+        kwargs[key] = _coerce(getattr(defaults, key), value, f"{source} {key}")
     try:
         return cls(**kwargs)
     except ValueError as error:
