@@ -330,3 +330,21 @@ def test_invalid_mixture_is_rejected_with_a_clear_message(kwargs, message):
 def test_mixture_mean_is_its_most_probable_family():
     mean = CameraPrior(crf="glowgan,filmic:3").mean(2)
     assert mean.crf == "filmic" and torch.allclose(mean.gamma, torch.full((2,), 2.2))
+
+
+def test_clamp_keeps_each_family_in_its_range_and_shifted_only_moves_exposure():
+    prior = CameraPrior(crf="glowgan,filmic,pca")
+    params = prior.sample(60, generator=torch.Generator().manual_seed(6))
+    wild = CameraParams(
+        exposure_stops=params.exposure_stops, crf=params.families, gamma=params.gamma * 50, beta=-params.beta,
+        coeffs=params.coeffs * 100,
+    )
+    clamped = prior.clamp(wild)
+    glowgan = torch.tensor([f == "glowgan" for f in params.families])
+    assert clamped.gamma[glowgan].max() <= 3.0 and clamped.gamma[~glowgan & ~torch.tensor([f == "pca" for f in params.families])].max() <= 4.0
+    assert clamped.beta.min() > 0
+    assert (clamped.coeffs.abs() <= 4 * curves.pca_basis()[2] + 1e-6).all()
+    assert torch.equal(prior.clamp(params).gamma, params.gamma)  # draws are already in range
+    brighter = params.shifted(2.0)
+    assert torch.equal(brighter.exposure_stops, params.exposure_stops + 2) and brighter.families == params.families
+    assert torch.equal(brighter.gamma, params.gamma)

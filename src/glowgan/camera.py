@@ -198,7 +198,8 @@ class CameraPrior:
         coeffs = None
         if has_pca:
             spread = curves.pca_basis()[2].to(device) * self.pca_spread
-            coeffs = torch.randn(n, curves.PCA_COMPONENTS, generator=generator, device=device) * spread
+            # draws beyond 4 spreads are clamped, as clamp() does
+            coeffs = torch.randn(n, curves.PCA_COMPONENTS, generator=generator, device=device).clamp(-4.0, 4.0) * spread
         return self._params(stops, families, gamma, beta, coeffs)
 
     def mean(self, n: int = 1, *, device: torch.device | str | None = None) -> CameraParams:
@@ -208,6 +209,23 @@ class CameraPrior:
         full = torch.ones(n, device=device)
         coeffs = torch.zeros(n, curves.PCA_COMPONENTS, device=device) if single.crf == "pca" else None
         return single._params(single.exposure_mean_stops * full, single.crf, single.gamma_mean * full, single.beta_mean * full, coeffs)
+
+    def clamp(self, params: CameraParams) -> CameraParams:
+        """``params`` with each image's curve parameters kept in its family's valid range (what
+        :meth:`sample` clamps draws to; ``pca`` coefficients within 4 of the prior's spreads)."""
+        families = params.families
+        low = torch.tensor([_gamma_range(f)[0] for f in families], device=params.gamma.device)
+        high = torch.tensor([_gamma_range(f)[1] for f in families], device=params.gamma.device)
+        coeffs = params.coeffs
+        if coeffs is not None:
+            bound = 4.0 * curves.pca_basis()[2].to(coeffs.device) * max(self.pca_spread, 1e-3)
+            coeffs = torch.maximum(torch.minimum(coeffs, bound), -bound)
+        return dataclasses.replace(
+            params,
+            gamma=torch.minimum(torch.maximum(params.gamma, low), high),
+            beta=params.beta.clamp(*_GLOWGAN_BETA_RANGE),
+            coeffs=coeffs,
+        )
 
     def _params(
         self, stops: torch.Tensor, families: str | tuple[str, ...], gamma: torch.Tensor, beta: torch.Tensor, coeffs: torch.Tensor | None
@@ -281,6 +299,10 @@ class CameraParams:
 
     def __len__(self) -> int:
         return self.exposure_stops.shape[0]
+
+    def shifted(self, stops: float | torch.Tensor) -> CameraParams:
+        """The same cameras exposed ``stops`` brighter (a bracket around them: ``shifted(-3)``, ...)."""
+        return dataclasses.replace(self, exposure_stops=self.exposure_stops + stops)
 
     def _map(self, fn, crf: str | tuple[str, ...] | None = None) -> CameraParams:
         return dataclasses.replace(
