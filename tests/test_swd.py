@@ -92,3 +92,17 @@ def test_swd_accepts_unequal_set_sizes_and_rejects_bad_input():
         swd(torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 20), generator=generator)
     with pytest.raises(ValueError, match="at least 2 images"):
         swd_floor(torch.rand(1, 3, 16, 16), generator=generator)
+
+
+def test_mean_camera_photographs_with_the_chosen_curve_family():
+    """The default is the official mean camera (gamma 0.9, beta 0.6); other families give other photos,
+    and sRGB matches the IEC curve at the chosen exposure."""
+    from glowgan.camera import CameraParams, render
+
+    hdr = torch.rand(2, 3, 4, 8) * 0.5
+    official = render(hdr, CameraParams(exposure_stops=torch.ones(2), crf="glowgan", gamma=torch.full((2,), 0.9), beta=torch.full((2,), 0.6)))
+    assert torch.equal(swd_module.render_mean_camera(hdr, 1.0), official)
+    srgb = swd_module.render_mean_camera(hdr, 1.0, crf="srgb")
+    expected = torch.where(2 * hdr <= 0.0031308, 12.92 * 2 * hdr, 1.055 * (2 * hdr).clamp(max=1).pow(1 / 2.4) - 0.055)
+    assert torch.allclose(srgb, expected, atol=1e-6)
+    assert not torch.allclose(swd_module.render_mean_camera(hdr, 1.0, crf="filmic"), official, atol=1e-2)

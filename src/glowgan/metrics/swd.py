@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from glowgan.camera import CameraParams, render
+from glowgan.camera import CameraPrior, render
 from glowgan.metrics.fidelity import DIFFUSE_WHITE_NITS, to_display_nits
 from glowgan.metrics.pu21 import PU21_DEFAULT_VARIANT, pu21_encode
 
@@ -213,15 +213,15 @@ def hdr_swd(
     return swd(encoded[0], encoded[1], generator=generator, **swd_options)
 
 
-def render_mean_camera(hdr: torch.Tensor, stops: float) -> torch.Tensor:
-    """Photograph linear HDR [N, 3, H, W] at ``stops`` with the official code's mean camera -> LDR [0, 1].
+def render_mean_camera(hdr: torch.Tensor, stops: float, *, crf: str = "glowgan") -> torch.Tensor:
+    """Photograph linear HDR [N, 3, H, W] at ``stops`` with one fixed camera -> LDR [0, 1].
 
-    Exposure ``2**stops``, clip at 1, then the ``glowgan`` CRF at its prior mean (gamma 0.9,
-    beta 0.6), no noise or quantisation (:func:`glowgan.camera.render`): the same fixed camera for
-    every image, so sets differ only by their radiance.
+    Exposure ``2**stops``, clip at 1, then the mean curve of the ``crf`` family (by default the
+    official code's ``glowgan`` CRF at its prior mean, gamma 0.9 and beta 0.6; ``"srgb"`` or
+    ``"filmic"`` photograph with curves a GlowGAN model never assumed), no noise or quantisation
+    (:func:`glowgan.camera.render`): the same camera for every image, so sets differ only by their radiance.
     """
-    params = CameraParams(exposure_stops=torch.full((hdr.shape[0],), float(stops), device=hdr.device), crf="glowgan")
-    return render(hdr, params)
+    return render(hdr, CameraPrior(crf=crf).mean(hdr.shape[0], device=hdr.device).shifted(float(stops)))
 
 
 def exposure_bracket_swd(
@@ -230,11 +230,12 @@ def exposure_bracket_swd(
     *,
     generator: torch.Generator,
     stops: Sequence[float] = BRACKET_STOPS,
+    crf: str = "glowgan",
     **swd_options: int,
 ) -> dict[float, SwdResult]:
     """SWD between two HDR sets [N, 3, H, W] photographed at each fixed exposure in ``stops``.
 
-    Each set is rendered by :func:`render_mean_camera` at every exposure, and :func:`swd` compares
+    Each set is rendered by :func:`render_mean_camera` (with ``crf``) at every exposure, and :func:`swd` compares
     the LDR photos: low stops look into the highlights, high stops into the shadows. Returns
     ``{stops: SwdResult}``.
     """
@@ -242,7 +243,10 @@ def exposure_bracket_swd(
     hdr_b = _check_set(hdr_b, "hdr_b")
     return {
         float(stop): swd(
-            render_mean_camera(hdr_a, stop), render_mean_camera(hdr_b, stop), generator=generator, **swd_options
+            render_mean_camera(hdr_a, stop, crf=crf),
+            render_mean_camera(hdr_b, stop, crf=crf),
+            generator=generator,
+            **swd_options,
         )
         for stop in stops
     }
