@@ -91,21 +91,31 @@ def test_circular_translation_is_a_pure_horizontal_roll() -> None:
     assert (flat == FILL_VALUE).any()
 
 
+def _shifted(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """``image`` [C, H, W] moved down by ``dy`` and right by ``dx``, uncovered pixels filled."""
+    out = torch.full_like(image, FILL_VALUE)
+    h, w = image.shape[-2:]
+    out[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = image[
+        :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+    ]
+    return out
+
+
 def test_translation_moves_content() -> None:
-    ldr = images(n=4, h=16, w=32)
+    n, h, w = 90, 16, 32  # shifts of up to 1/8 of the size: dy in [-2, 2], dx in [-4, 4], 45 pairs
+    ldr = images(n=n, h=h, w=w)
     out = augment(ldr, "translation", generator=torch.Generator().manual_seed(2))
     offsets = []
     for src, dst in zip(ldr, out):
-        found = [
-            (dy, dx)
-            for dy in range(-2, 3)
-            for dx in range(-4, 5)
-            if torch.equal(dst[:, 2:-2, 4:-4], torch.roll(src, (dy, dx), dims=(-2, -1))[:, 2:-2, 4:-4])
-        ]
-        assert len(found) == 1, "each output is exactly one shift of its input"
-        offsets.append(found[0])
-    assert any(offset != (0, 0) for offset in offsets), "translation moved nothing"
-    assert len(set(offsets)) > 1, "every image got the same shift"
+        # Where the output's centre pixel came from (random pixels are unique) gives the shift.
+        [[y, x]] = (src == dst[:, h // 2, w // 2, None, None]).all(dim=0).nonzero().tolist()
+        dy, dx = h // 2 - y, w // 2 - x
+        assert torch.equal(dst, _shifted(src, dy, dx)), "each output is its input shifted, the uncovered pixels filled"
+        offsets.append((dy, dx))
+    assert {dy for dy, _ in offsets} == set(range(-2, 3)), "every vertical shift up to 1/8 of the height, no more"
+    assert {dx for _, dx in offsets} == set(range(-4, 5)), "every horizontal shift up to 1/8 of the width, no more"
+    still = offsets.count((0, 0))
+    assert still <= 8, f"{still} of {n} images did not move (about 2 expected from uniform shifts)"
 
 
 @pytest.mark.parametrize("circular_x", [False, True])

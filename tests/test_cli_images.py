@@ -92,10 +92,26 @@ def test_bad_input_is_one_clear_line_and_leaves_no_output(args, message, exr, tm
     assert not (tmp_path / "o.png").exists()
 
 
-def test_nonfinite_clean_option(tmp_path):
-    nan = tmp_path / "nan.pfm"
-    nan.write_bytes(b"PF\n2 1\n-1.0\n" + np.array([np.nan, 1, 1, 0.5, 0.5, 0.5], "<f4").tobytes())
-    assert main(["tonemap", str(nan), str(tmp_path / "o.png"), "--nonfinite", "clean"]) == 0
+def test_nonfinite_clean_option_replaces_nan_and_inf_as_documented(tmp_path):
+    hdr = np.array(
+        [[[np.nan, 1.0, 1.0], [np.inf, 0.5, 0.5]], [[0.25, -np.inf, 0.25], [2.0, 3.0, 4.0]]], np.float32
+    )  # [2, 2, 3]
+    cleaned = hdr.copy()
+    cleaned[0, 0, 0] = cleaned[1, 0, 1] = 0.0  # NaN and -Inf become 0
+    cleaned[0, 1, 0] = 4.0  # +Inf becomes the brightest finite value
+    bad = tmp_path / "bad.pfm"
+    # hdrio refuses to write NaN, so write the PFM by hand (bottom-to-top rows, little endian)
+    bad.write_bytes(b"PF\n2 2\n-1.0\n" + hdr[::-1].astype("<f4").tobytes())
+    good = tmp_path / "good.pfm"
+    hdrio.write_hdr(good, cleaned)
+    # Reinhard's white point and the auto exposure depend on the brightest pixel: a +Inf left in, or
+    # replaced by anything but the brightest finite value, changes every pixel of the output.
+    for source, out in ((bad, "from_bad.png"), (good, "from_good.png")):
+        assert main(["tonemap", str(source), str(tmp_path / out), "--operator", "reinhard", "--nonfinite", "clean"]) == 0
+    from_bad, from_good = hdrio.read_ldr(tmp_path / "from_bad.png"), hdrio.read_ldr(tmp_path / "from_good.png")
+    assert np.array_equal(from_bad, from_good)
+    assert from_bad[0, 0, 0] == 0 and from_bad[0, 0, 1] > 0, "the NaN channel is black, its neighbours are not"
+    assert np.ptp(from_bad) > 0.5, "a real image, not a black or white one"
 
 
 def test_every_command_has_help(capsys):

@@ -21,7 +21,8 @@ from glowgan.data.world import render_scenes
 from glowgan.metrics import fid as fid_module
 from glowgan.metrics.fid import FidUnavailable, fid_of_generator, load_inception, load_real_set
 from glowgan.metrics.swd import render_mean_camera
-from glowgan.report import ReportSettings, _fid
+from glowgan.report import ReportSettings
+from glowgan.report.scores import _fid
 
 TINY = [
     "model.resolution=[16, 32]",
@@ -82,7 +83,7 @@ def inception():
 
 
 def test_fid_cli_agrees_with_eval_on_the_same_sets(inception, tmp_path, capsys):
-    # eval (glowgan.report._fid) compares LDR renderings by the mean camera at 0 stops. Give `glowgan fid`
+    # eval (glowgan.report.scores._fid) compares LDR renderings by the mean camera at 0 stops. Give `glowgan fid`
     # the same two sets: eval's reference rendering as a photo folder, and a generator whose camera prior
     # has no spread (its random camera is that mean camera) with eval's candidate set being its HDR samples.
     count, seed = 3, 0

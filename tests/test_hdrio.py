@@ -789,7 +789,7 @@ def test_failure_mid_write_leaves_no_file(tmp_path, monkeypatch):
             f.write(b"\x76\x2f\x31\x01 half written")
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(hdrio, "_write_exr", broken_exr)
+    monkeypatch.setattr(hdrio.hdr, "_write_exr", broken_exr)
     with pytest.raises(RuntimeError, match="disk on fire"):
         write_hdr(tmp_path / "new.exr", image)
     assert seen[0].startswith(".") and seen[0].endswith(".exr")
@@ -803,7 +803,7 @@ def test_failure_mid_write_leaves_no_file(tmp_path, monkeypatch):
             f.write(data[:10])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(hdrio, "_write_bytes", broken_bytes)
+    monkeypatch.setattr(hdrio.common, "_write_bytes", broken_bytes)
     for name in ("keep.hdr", "new.pfm", "new16.png"):
         with pytest.raises(ImageIOError, match=rf"{name.replace('.', '[.]')}: cannot write the file"):
             if name.endswith(".png"):
@@ -831,18 +831,6 @@ def test_written_files_get_normal_permissions(tmp_path):
     write_ldr(tmp_path / "p.png", np.ones((2, 2, 3)))
     for name in ("p.exr", "p.png"):
         assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == 0o666 & ~umask
-
-
-def test_remove_stale_temporaries_deletes_only_what_killed_writers_left(tmp_path):
-    keep = tmp_path / "grid.png"
-    hdrio.write_ldr(keep, np.zeros((2, 2, 3), np.float32))
-    stale = tmp_path / ".grid-2.png.0123abcd.tmp.png"
-    stale.write_bytes(b"partial")
-    (tmp_path / ".hidden-config").write_text("mine")
-    (tmp_path / "notes.0123abcd.tmp.png").write_text("not hidden: not ours")
-    assert hdrio.remove_stale_temporaries(tmp_path) == [stale.name]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".hidden-config", "grid.png", "notes.0123abcd.tmp.png"]
-    assert hdrio.remove_stale_temporaries(tmp_path / "missing") == []
 
 
 def _with_negatives(path, *, minimum=-0.003, count=3):

@@ -165,7 +165,7 @@ def test_eval_cli_writes_report_and_rejects_bad_input(inputs, tmp_path, capsys, 
     def no_weights(device="cpu"):
         raise FidUnavailable("install the weights")
 
-    monkeypatch.setattr("glowgan.report.load_inception", no_weights)
+    monkeypatch.setattr("glowgan.report.scores.load_inception", no_weights)
     models = inputs["models"]
     common = [
         "eval",

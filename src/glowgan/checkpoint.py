@@ -12,20 +12,20 @@ code, unlike the official code's pickles), so it loads with ``torch.load(weights
      "extra": {...}}
 
 A sampling-only export keeps ``G_ema`` and the config. Writes go to a temporary file in the same
-folder, are flushed to disk, then renamed over the target: a run killed at any moment leaves either
-the previous complete checkpoint or the new one, never a torn file.
+folder, are flushed to disk, then renamed over the target (:func:`glowgan.fileio.write_atomically`):
+a run killed at any moment leaves either the previous complete checkpoint or the new one, never a
+torn file, and :func:`glowgan.fileio.remove_stale_temporaries` clears what the killed write left.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from glowgan import fileio
 from glowgan.config import Config
 from glowgan.models import Discriminator, Generator
 from glowgan.models.projected import ProjectedDiscriminator
@@ -40,37 +40,13 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path: Path | str, state: dict[str, Any]) -> None:
     """Atomically write ``state`` (tensors and primitives only) to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": FORMAT, "version": VERSION, **state}
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
+
+    def write(temporary: str) -> None:
+        with open(temporary, "wb") as stream:
             torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp_name, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # make the rename itself durable
-    finally:
-        os.close(directory)
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def remove_stale_temporaries(folder: Path | str) -> None:
-    """Delete the temporary files that a killed :func:`save_checkpoint` left in ``folder``."""
-    for stale in Path(folder).glob(".*.pt.*.tmp"):
-        stale.unlink(missing_ok=True)
+    fileio.write_atomically(path, write, sync_directory=True)  # the rename itself is durable too
 
 
 def load_checkpoint(

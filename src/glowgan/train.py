@@ -47,7 +47,7 @@ from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 from tqdm import tqdm
 
 from glowgan import camera as cam
-from glowgan import hdrio, losses, tonemap
+from glowgan import fileio, hdrio, losses, tonemap
 from glowgan.augment import augment
 from glowgan.checkpoint import (
     CheckpointError,
@@ -55,7 +55,6 @@ from glowgan.checkpoint import (
     build_generator,
     capture_rng,
     load_checkpoint,
-    remove_stale_temporaries,
     restore_rng,
     save_checkpoint,
 )
@@ -621,9 +620,8 @@ def train(
     run_dir = Path(run_dir)
     checkpoint_path = run_dir / CHECKPOINT_NAME
     if dist_info.main:
-        remove_stale_temporaries(run_dir)
-        remove_stale_temporaries(run_dir / "snapshots")
-        hdrio.remove_stale_temporaries(run_dir / "grids")
+        for folder in (run_dir, run_dir / "snapshots", run_dir / "grids"):
+            fileio.remove_stale_temporaries(folder)
     if resume:
         state = load_state(checkpoint_path, device=device, rank=dist_info.rank, world=dist_info.world, config=config)
     else:
@@ -775,12 +773,7 @@ class _FidDuringTraining:
 
 def _forget_ticks_after(stats_path: Path, tick: int) -> None:
     """Drop stats lines logged after the checkpoint a run resumes from (they will be logged again)."""
-    if not stats_path.exists():
-        return
-    lines = stats_path.read_text().splitlines(keepends=True)
-    kept = [line for line in lines if line.strip() and json.loads(line)["tick"] <= tick]
-    if len(kept) != len(lines):
-        stats_path.write_text("".join(kept))
+    fileio.truncate_jsonl(stats_path, lambda record: record["tick"] <= tick)
 
 
 def _record_tick(
@@ -814,8 +807,7 @@ def _record_tick(
     if dist_info.world > 1:
         stats["replicas_in_sync"] = dist_info.all_equal(state.G) and dist_info.all_equal(state.D)
     if dist_info.main:
-        with open(run_dir / STATS_NAME, "a") as stream:
-            stream.write(json.dumps(stats) + "\n")
+        fileio.append_jsonl(run_dir / STATS_NAME, stats)
         if writer is not None:
             for key, value in stats.items():
                 if isinstance(value, (int, float)) and key not in ("tick", "kimg"):

@@ -29,11 +29,9 @@ paired supervision that GlowGAN does without.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +43,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from glowgan import fileio
 from glowgan.baselines.expansion import as_ldr_rgb
 from glowgan.camera import CameraPrior, crf_inverse
-from glowgan.checkpoint import CheckpointError, load_checkpoint, remove_stale_temporaries, save_checkpoint
+from glowgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from glowgan.data import synth, world
 
 logger = logging.getLogger(__name__)
@@ -257,7 +256,7 @@ def train_supervised(
     root = Path(out_dir)
     path = root / CHECKPOINT_NAME
     if root.is_dir():
-        remove_stale_temporaries(root)
+        fileio.remove_stale_temporaries(root)
     if resume:
         if not path.is_file():
             raise ValueError(f"{root}: no {CHECKPOINT_NAME} to resume; drop --resume to start a new run")
@@ -296,7 +295,7 @@ def train_supervised(
             now = time.perf_counter()
             seconds = now - last_log
             record = {"step": step, "images": images, "loss": mean, "steps": len(interval_losses), "seconds": seconds}
-            _append_stats(root / STATS_NAME, record)
+            fileio.append_jsonl(root / STATS_NAME, record, sort_keys=True)
             interval_losses, last_log = [], now
         save_checkpoint(path, _state(model, optimizer, config, step, images))
 
@@ -368,34 +367,9 @@ class UNetBaseline:
 
 def read_stats(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """The lines of a run's ``stats.jsonl`` (a last line cut off by a crash is ignored)."""
-    path = Path(out_dir) / STATS_NAME
-    if not path.is_file():
-        return []
-    complete = path.read_text(encoding="utf-8").split("\n")[:-1]  # text after the last newline is unfinished
-    return [json.loads(line) for line in complete]
-
-
-def _append_stats(path: Path, record: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as stream:
-        stream.write(json.dumps(record, sort_keys=True) + "\n")
-        stream.flush()
-        os.fsync(stream.fileno())
+    return fileio.read_jsonl(Path(out_dir) / STATS_NAME)
 
 
 def _truncate_stats(path: Path, step: int) -> None:
     """Drop stats lines written after the checkpoint being resumed (or all of them for a new run), atomically."""
-    if not path.is_file():
-        return
-    kept = [r for r in read_stats(path.parent) if r["step"] <= step]
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in kept))
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temp, path.stat().st_mode & 0o777)  # mkstemp makes 0600; keep the file's permissions
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    fileio.truncate_jsonl(path, lambda record: record["step"] <= step)

@@ -52,7 +52,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from glowgan import hdrio
+from glowgan import fileio, hdrio
 
 logger = logging.getLogger(__name__)
 
@@ -422,7 +422,7 @@ class _Output:
     def records(self) -> list[dict[str, Any]]:
         """The source records of the images already prepared here (staging folder first, then an earlier zip)."""
         ldr = self.folder / LDR_FOLDER
-        hdrio.remove_stale_temporaries(ldr)  # what writers killed mid-write left
+        fileio.remove_stale_temporaries(ldr)  # what writers killed mid-write left
         found = {}
         if ldr.is_dir():
             for entry in os.scandir(ldr):

@@ -15,12 +15,12 @@ reports 2.5 % over- and 9.2 % under-exposed pixels for its LHQ landscape set.
 from __future__ import annotations
 
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from glowgan import fileio
 from glowgan.metrics.dynamic_range import DR_HIGH_PERCENTILE, DR_LOW_PERCENTILE
 
 OVER_CODE = 250
@@ -156,14 +156,7 @@ def write_histogram_plot(path: str | os.PathLike, means: np.ndarray, *, bins: in
     axes.set_ylabel("images")
     axes.set_title(title, fontsize=9)
     figure.tight_layout()
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp.png")
-    try:
-        figure.savefig(tmp, format="png")
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    fileio.write_atomically(path, lambda tmp: figure.savefig(tmp, format="png"))
 
 
 def format_stats(stats: dict[str, Any], *, bar_width: int = 40) -> str:

@@ -1,10 +1,11 @@
 """The report's figures (matplotlib, Agg backend, PNG): distributions of per-image statistics, the SWD
-bracket and inverse tone mapping examples."""
+bracket and inverse tone mapping examples; :func:`report_figures` draws the report's set of them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -13,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 
 from glowgan import hdrio  # noqa: E402
+from glowgan.report.settings import EXAMPLE_STOPS, FIGURES, MAIN_MODELS  # noqa: E402
 
 # Bins of the histograms, in units of the plotted value.
 _BINS = 40
@@ -87,3 +89,46 @@ def image_grid(path: Path, rows: Sequence[Sequence[np.ndarray | None]], columns:
     figure.suptitle(title, fontsize="small")
     figure.tight_layout()
     return _save(figure, path)
+
+
+def report_figures(
+    folder: Path,
+    statistics: dict[str, dict[str, np.ndarray]],
+    distances: dict[str, Any],
+    example_rows: list[list[np.ndarray | None]],
+    itm: dict[str, Any],
+) -> dict[str, str]:
+    """Draw the report's figures into ``folder``; returns their paths relative to the report, by name."""
+    main = ("ground truth (full)", "ground truth (observable)", *MAIN_MODELS)
+    # (statistic, the sets shown, x label, title) of each histogram
+    plots = (
+        ("dynamic_range", main, "per-image dynamic range, log2 P99.9/P0.1 (stops)", "Dynamic range"),
+        ("headroom", main, "per-image headroom, log2 P99.9/P50 (stops)", "Highlight headroom"),
+        ("highlight_share", tuple(statistics), "share of luminance in the brightest 1 % of pixels", "Highlight share"),
+    )
+    written = {
+        key: histograms(
+            folder / f"{key}.png", {name: statistics[name][key] for name in names}, xlabel=xlabel, title=title
+        )
+        for key, names, xlabel, title in plots
+    }
+    written["bracket_swd"] = bracket_swd(
+        folder / "bracket_swd.png",
+        distances["bracket_stops"],
+        {
+            name: [values[f"{stop:+g}"] for stop in distances["bracket_stops"]]
+            for name, values in distances["bracket_swd"].items()
+        },
+    )
+    if example_rows:
+        columns = ["photo", "ground truth", *itm["summary"]]
+        if "full_subset" in itm:
+            columns.append("glowgan")
+        written["itm_examples"] = image_grid(
+            folder / "itm_examples.png",
+            example_rows,
+            columns,
+            title=f"Inverse tone mapping: the photo, then each HDR result at {EXAMPLE_STOPS:+g} stops (clip), "
+            "aligned to the truth on unclipped pixels",
+        )
+    return {name: f"{FIGURES}/{path.name}" for name, path in written.items()}

@@ -1,0 +1,96 @@
+"""The report's inverse tone mapping section: GlowGAN (full recipe and fast mode) against the baselines
+on held-out photos of the world, and the rows of the example figure."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import torch
+
+from glowgan import tonemap
+from glowgan.baselines import get_baseline
+from glowgan.evaluation import HeldOutPhoto, evaluate_methods, held_out_photos, summarise
+from glowgan.invert import invert_photo
+from glowgan.metrics.fidelity import align_exposure
+from glowgan.report.sets import Model, World
+from glowgan.report.settings import BASELINE_METHODS, EXAMPLE_STOPS, ReportSettings
+
+
+class _Recorder:
+    """Wraps an ITM method and keeps its outputs, in call order (one per photo)."""
+
+    def __init__(self, method: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.method = method
+        self.outputs: list[np.ndarray] = []
+
+    def __call__(self, ldr: np.ndarray) -> np.ndarray:
+        hdr = np.asarray(self.method(ldr), dtype=np.float32)
+        self.outputs.append(hdr)
+        return hdr
+
+
+def inverse_tone_mapping(
+    truth: World,
+    glowgan: Model,
+    unet_method: Callable[[np.ndarray], np.ndarray] | None,
+    encoder_model: torch.nn.Module | None,
+    settings: ReportSettings,
+    progress: bool,
+) -> tuple[dict[str, Any], list[list[np.ndarray | None]]]:
+    """Score the methods on held-out photos; returns the JSON section and the example figure's rows."""
+    photos = held_out_photos(truth.family, settings.itm_seeds, size=truth.size)[: settings.itm_count]
+    generator, config = glowgan.generator, glowgan.config
+    methods: dict[str, _Recorder] = {name: _Recorder(get_baseline(name)) for name in BASELINE_METHODS}
+    if unet_method is not None:
+        methods["unet"] = _Recorder(unet_method)
+    if encoder_model is not None:
+        from glowgan.encoder import guesser
+
+        fast, guess = settings.itm_fast_options, guesser(encoder_model)
+
+        def glowgan_fast(ldr: np.ndarray) -> np.ndarray:
+            return invert_photo(generator, config, ldr, options=fast, initial=guess, progress=False).hdr
+
+        methods["glowgan-fast"] = _Recorder(glowgan_fast)
+    results = evaluate_methods(methods, photos, progress=progress)
+    section: dict[str, Any] = {
+        "family": truth.family,
+        "size": list(truth.size),
+        "photos": len(photos),
+        "photo_seeds": [photo.seed for photo in photos],
+        "clipped_fraction_mean": float(np.mean([photo.clipped.mean() for photo in photos])),
+        "summary": summarise(results),
+        "fast_options": asdict(settings.itm_fast_options) if encoder_model is not None else None,
+    }
+    full_count = min(settings.itm_full_count, len(photos))
+    if full_count:
+        full = settings.itm_full_options
+        methods["glowgan"] = _Recorder(
+            lambda ldr: invert_photo(generator, config, ldr, options=full, progress=False).hdr
+        )
+        results["glowgan"] = evaluate_methods({"glowgan": methods["glowgan"]}, photos[:full_count], progress=progress)[
+            "glowgan"
+        ]
+        subset = {name: {key: values[:full_count] for key, values in rows.items()} for name, rows in results.items()}
+        section["full_subset"] = {"photos": full_count, "summary": summarise(subset), "options": asdict(full)}
+    return section, _example_rows(photos[: settings.examples], methods)
+
+
+def _example_rows(photos: list[HeldOutPhoto], methods: dict[str, _Recorder]) -> list[list[np.ndarray | None]]:
+    """Display images per photo: the photo, the truth and each method at EXAMPLE_STOPS, aligned on unclipped pixels."""
+    rows = []
+    for index, photo in enumerate(photos):
+        unclipped = ~photo.clipped & (photo.ldr.max(axis=-1) > 0)
+        row: list[np.ndarray | None] = [photo.ldr, tonemap.tonemap(photo.hdr, exposure_stops=EXAMPLE_STOPS)]
+        for recorder in methods.values():
+            if index >= len(recorder.outputs):
+                row.append(None)
+                continue
+            hdr = recorder.outputs[index]
+            gain = align_exposure(hdr, photo.hdr, mask=unclipped)
+            row.append(tonemap.tonemap(gain * hdr, exposure_stops=EXAMPLE_STOPS))
+        rows.append(row)
+    return rows
