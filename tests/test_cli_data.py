@@ -27,6 +27,21 @@ def test_synth_stats_and_resume_through_the_cli(tmp_path, capsys):
     assert (tmp_path / "sky-stats.png").exists()
 
 
+def test_synth_with_a_camera_mixture_noise_and_an_old_world_version(tmp_path, capsys):
+    out = tmp_path / "mixed"
+    args = ["data", "synth", "--count", "6", "--size", "8x16", "--crf", "srgb,filmic", "--read-noise", "0.002",
+            "--world-version", "1", "--out", str(out)]
+    assert main(args) == 0
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    spec = json.loads(lines[0])["spec"]
+    assert spec["world_version"] == 1 and spec["camera"]["crf"] == "srgb,filmic" and spec["camera"]["read_noise"] == 0.002
+    assert {json.loads(line)["camera"]["crf"] for line in lines[1:]} <= {"srgb", "filmic"}
+    capsys.readouterr()
+    assert main([*args[:-2], "--crf", "srgb:x", "--out", str(tmp_path / "bad")]) == 2
+    assert "not a number" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
 def test_prepare_lists_bad_files_and_keeps_good_ones(tmp_path, capsys):
     src = tmp_path / "photos"
     rng = np.random.default_rng(0)

@@ -69,8 +69,8 @@ def _box_blur(image: np.ndarray, radius: int) -> np.ndarray:
 
 
 def _sky_ldr(height: int, width: int) -> np.ndarray:
-    """[3, H, W] float32 in [0, 1]: procedural sky seed 3, auto-exposed, clipped like a camera."""
-    hdr = render_scenes("sky", [3], height=height, width=width)[0]  # [H, W, 3], linear, >= 0
+    """[3, H, W] float32 in [0, 1]: procedural sky seed 3 (world version 1, the goldens), auto-exposed, clipped."""
+    hdr = render_scenes("sky", [3], height=height, width=width, version=1)[0]  # [H, W, 3], linear, >= 0
     ldr = tonemap(hdr, exposure_stops=auto_exposure_stops(hdr), operator="clip")
     return np.ascontiguousarray(ldr.transpose(2, 0, 1))
 

@@ -110,7 +110,7 @@ def test_interrupted_run_is_completed_consistently(tmp_path):
 
 @pytest.mark.parametrize(
     "change",
-    [dict(family="night"), dict(height=10), dict(seed=1), dict(metering="mean-log"), dict(jpeg_quality=90)],
+    [dict(family="night"), dict(height=10), dict(seed=1), dict(metering="mean-log"), dict(jpeg_quality=90), dict(world_version=1)],
 )
 def test_different_settings_into_the_same_folder_are_refused(tmp_path, change):
     spec = SynthSpec(family="sky", count=2, **SMALL)
@@ -196,3 +196,41 @@ def test_reported_fractions_match_data_stats(tmp_path):
         json.loads((tmp_path / MANIFEST_NAME).read_text().split("\n")[0])["spec"]["world_version"]
         == world.WORLD_VERSION
     )
+
+
+def test_a_mixture_of_cameras_is_recorded_per_photo_and_reproduces_each_png(tmp_path):
+    camera = dataclasses.replace(default_camera("sky"), crf="srgb,filmic,pca,glowgan", gamma_mean=None, gamma_std=None,
+                                 beta_mean=None, beta_std=None)
+    synthesize(tmp_path, SynthSpec(family="sky", count=12, camera=camera, **SMALL), progress=False)
+    header, records = read_manifest(tmp_path)
+    assert header["spec"]["camera"]["crf"] == "srgb,filmic,pca,glowgan"
+    assert {r["camera"]["crf"] for r in records} == {"srgb", "filmic", "pca", "glowgan"}
+    cameras = CameraParams.from_records([r["camera"] for r in records])
+    hdr = torch.stack([torch.from_numpy(hdrio.read_hdr(tmp_path / r["hdr"])).permute(2, 0, 1) for r in records])
+    ldr = np.stack([hdrio.read_ldr(tmp_path / r["ldr"]) for r in records])
+    again = render(hdr, cameras).permute(0, 2, 3, 1).numpy()
+    assert np.abs(again - ldr).max() <= 0.5 / 255 + 1e-6
+
+
+def test_world_version_is_part_of_the_set_and_old_versions_still_render(tmp_path):
+    old = SynthSpec(family="sky", count=2, world_version=1, **SMALL)
+    synthesize(tmp_path / "v1", old, progress=False)
+    assert read_manifest(tmp_path / "v1")[0]["spec"]["world_version"] == 1
+    synthesize(tmp_path / "v2", dataclasses.replace(old, world_version=2), progress=False)
+    assert _files(tmp_path / "v1")["hdr/000000.exr"] != _files(tmp_path / "v2")["hdr/000000.exr"]
+    assert SynthSpec(family="sky", count=1, **SMALL).world_version == world.WORLD_VERSION
+    with pytest.raises(ValueError, match="unknown world version"):
+        SynthSpec(family="sky", count=1, world_version=7, **SMALL)
+
+
+def test_a_set_written_before_curve_mixtures_existed_is_resumed(tmp_path):
+    """Manifests from before ``pca_spread`` existed lack it in their camera; they are the same set."""
+    spec = SynthSpec(family="sky", count=2, **SMALL)
+    synthesize(tmp_path, spec, progress=False)
+    path = tmp_path / "manifest.jsonl"
+    lines = path.read_text().splitlines()
+    header = json.loads(lines[0])
+    del header["spec"]["camera"]["pca_spread"]
+    path.write_text("\n".join([json.dumps(header, sort_keys=True), *lines[1:]]) + "\n")
+    report = synthesize(tmp_path, dataclasses.replace(spec, count=3), progress=False)
+    assert (report.reused, report.rendered) == (2, 1)

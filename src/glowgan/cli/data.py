@@ -49,6 +49,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     synth.add_argument("--seed", type=int, default=0, help="run seed; image i depends only on it and i")
     synth.add_argument("--offset-mean", type=float, help="mean exposure offset from the metered exposure, stops")
     synth.add_argument("--offset-std", type=float, help="spread of the exposure offset, stops (default: 1)")
+    synth.add_argument(
+        "--crf",
+        help="camera response curve(s) of the photos: one family (glowgan, gamma, linear, srgb, filmic, pca) or a "
+        "weighted mixture such as 'srgb:2,filmic,glowgan', each photo drawing its own (default: glowgan, the "
+        "official GlowGAN curve prior)",
+    )
+    synth.add_argument("--read-noise", type=float, default=0.0, help="sensor read noise std, linear units (default: 0)")
+    synth.add_argument("--shot-noise", type=float, default=0.0, help="sensor shot noise variance per unit signal (default: 0)")
+    synth.add_argument(
+        "--world-version", type=int, help="version of the procedural world (default: the latest; 1 is the original world)"
+    )
     synth.add_argument("--metering", choices=("median", "mean-log"), default="median", help="auto-exposure rule")
     synth.add_argument("--jpeg", type=int, metavar="QUALITY", help="write JPEG at this quality instead of PNG")
     synth.add_argument("--out", type=Path, required=True, help="output folder")
@@ -104,6 +115,10 @@ def run_synth(args: argparse.Namespace) -> int:
         camera = dataclasses.replace(camera, exposure_mean_stops=args.offset_mean)
     if args.offset_std is not None:
         camera = dataclasses.replace(camera, exposure_std_stops=args.offset_std)
+    if args.crf is not None:
+        camera = dataclasses.replace(camera, crf=args.crf, gamma_mean=None, gamma_std=None, beta_mean=None, beta_std=None)
+    camera = dataclasses.replace(camera, read_noise=args.read_noise, shot_noise=args.shot_noise)
+    versions = {} if args.world_version is None else {"world_version": args.world_version}
     spec = SynthSpec(
         family=args.family,
         count=args.count,
@@ -113,6 +128,7 @@ def run_synth(args: argparse.Namespace) -> int:
         camera=camera,
         metering=args.metering,
         jpeg_quality=args.jpeg,
+        **versions,
     )
     print(synthesize(args.out, spec).summary())
     return 0

@@ -79,11 +79,14 @@ class SynthSpec:
     ``family``: one of :data:`glowgan.data.world.FAMILIES`. ``count``: number of images.
     ``height``, ``width``: pixels (``sky`` panoramas are meant to be 2:1). ``seed``: the run seed;
     image ``i`` uses seeds derived from ``(seed, i)``. ``camera``: offset distribution (exposure
-    mean/std, stops, around the metered exposure), CRF prior and noise; it must quantise to 8 bits;
-    None takes :func:`default_camera` of the family.
+    mean/std, stops, around the metered exposure), CRF prior (one family or a mixture: each photo
+    draws its own curve, recorded in the manifest) and noise; it must quantise to 8 bits; None takes
+    :func:`default_camera` of the family.
     ``metering``: ``"mean-log"`` or ``"median"``. ``target``: the linear value the metered
     luminance is exposed to. ``jpeg_quality``: None writes PNG; 1-100 writes JPEG at that quality
-    (the manifest then no longer reproduces the pixels exactly).
+    (the manifest then no longer reproduces the pixels exactly). ``world_version``: which version of
+    the world renders the scenes (:data:`glowgan.data.world.WORLD_VERSIONS`; the latest by default,
+    older ones keep old sets reproducible).
     """
 
     family: str
@@ -95,8 +98,13 @@ class SynthSpec:
     metering: str = DEFAULT_METERING
     target: float = MID_GREY
     jpeg_quality: int | None = None
+    world_version: int = world.WORLD_VERSION
 
     def __post_init__(self) -> None:
+        if self.world_version not in world.WORLD_VERSIONS:
+            raise ValueError(
+                f"unknown world version {self.world_version}; choose one of {', '.join(map(str, world.WORLD_VERSIONS))}"
+            )
         if self.family not in world.FAMILIES:
             raise ValueError(f"unknown scene family {self.family!r}; choose one of {', '.join(world.FAMILIES)}")
         if self.camera is None:
@@ -128,7 +136,6 @@ class SynthSpec:
         fields = dataclasses.asdict(self)
         del fields["count"]
         fields["camera"] = dataclasses.asdict(self.camera)
-        fields["world_version"] = world.WORLD_VERSION
         return fields
 
 
@@ -215,14 +222,10 @@ def photograph(
         raise ValueError("a camera with sensor noise needs one noise seed per image")
     meter = meter_stops(hdr, metering=metering, target=target)
     draws = [camera.sample(1, generator=torch.Generator().manual_seed(s)) for s in camera_seeds]
-    params = CameraParams(
+    params = dataclasses.replace(
+        CameraParams.cat(draws),
         exposure_stops=torch.cat([d.exposure_stops for d in draws]) + torch.from_numpy(meter).float(),
-        crf=camera.crf,
-        gamma=torch.cat([d.gamma for d in draws]),
-        beta=torch.cat([d.beta for d in draws]),
         quantize_bits=8,
-        read_noise=draws[0].read_noise,
-        shot_noise=draws[0].shot_noise,
     )
     hdr_t = torch.from_numpy(np.ascontiguousarray(hdr, dtype=np.float32)).permute(0, 3, 1, 2)  # [N, 3, H, W]
     with torch.inference_mode():
@@ -273,7 +276,9 @@ def synthesize(
         for first in range(0, len(todo), batch_size):
             indices = todo[first : first + batch_size]
             seeds = [image_seeds(spec.seed, i) for i in indices]
-            hdr = world.render_scenes(spec.family, [s[0] for s in seeds], height=spec.height, width=spec.width)
+            hdr = world.render_scenes(
+                spec.family, [s[0] for s in seeds], height=spec.height, width=spec.width, version=spec.world_version
+            )
             codes, params, meter = photograph(
                 hdr,
                 [s[1] for s in seeds],
@@ -386,7 +391,7 @@ def _open_set(root: Path, spec: SynthSpec) -> dict[int, dict[str, Any]]:
         _write_manifest(root, header, [])
         return {}
     old_header, old_records = read_manifest(root)
-    old = old_header["spec"]
+    old = _upgrade_identity(old_header["spec"])
     if old != identity:
         before, after = _flatten(old), _flatten(identity)
         changed = sorted(key for key in set(before) | set(after) if before.get(key) != after.get(key))
@@ -407,6 +412,14 @@ def _open_set(root: Path, spec: SynthSpec) -> dict[int, dict[str, Any]]:
         )
     _write_manifest(root, header, [records[i] for i in sorted(records)])
     return records
+
+
+def _upgrade_identity(identity: dict[str, Any]) -> dict[str, Any]:
+    """A set written before a setting existed was made with that setting's neutral value."""
+    camera = identity.get("camera")
+    if isinstance(camera, dict) and "pca_spread" not in camera:
+        identity = {**identity, "camera": {**camera, "pca_spread": 1.0}}  # no pca family before it existed
+    return identity
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

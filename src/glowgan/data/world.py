@@ -7,7 +7,10 @@ radiance at any resolution, and :mod:`glowgan.data.synth` photographs them into 
 
 Families (``FAMILIES``):
 
-- ``"sky"``: equirectangular outdoor panoramas (2:1, wrapping around horizontally). An analytic sky
+- ``"sky"``: equirectangular outdoor panoramas (2:1, wrapping around horizontally). Version 2 (the
+  default) is :mod:`glowgan.data.sky`: a Preetham et al. 1999 clear sky, a physically attenuated,
+  limb-darkened sun, optically thick clouds with lit edges and silver linings, aerial perspective
+  and a sky-lit ground. Version 1, described here and rendered by this module: an analytic sky
   gradient that changes from day to sunset with the sun's elevation (10 % of suns are just below the
   horizon: twilight), a sun disk 0.5-2.4 degrees across and 3x10^3-3x10^5 times brighter than the
   zenith sky (the real sun: about 2x10^5) inside a circumsolar aureole (three Gaussian lobes of 1, 3.5
@@ -22,6 +25,11 @@ Families (``FAMILIES``):
 - ``"night"``: a dark street or skyline: a night sky with light-pollution glow, sometimes a moon and
   a lightning bolt, building silhouettes with grids of lit windows, and street lamps whose heads are
   far brighter than anything around them, with halos and pools of light on the ground.
+
+Versions (``WORLD_VERSIONS``): a change that alters the images a seed renders becomes a new version,
+and the old one stays selectable (``render_scenes(..., version=1)``), bit for bit, so sets made with
+it remain reproducible. Version 2 replaced the ``sky`` family; ``window`` and ``night`` are the same in
+both versions.
 
 Conventions:
 
@@ -64,9 +72,11 @@ import torch.nn.functional as F
 
 FAMILIES = ("sky", "window", "night")
 
-# Bumped whenever a change to this module changes the images a seed renders; synthetic sets record it,
-# so a set made with another version is not silently resumed with different scenes.
-WORLD_VERSION = 1
+# A new version whenever a change alters the images a seed renders; synthetic sets record it, so a set
+# made with another version is not silently resumed with different scenes. Every version stays
+# renderable; WORLD_VERSION, the latest, is the default.
+WORLD_VERSIONS = (1, 2)
+WORLD_VERSION = 2
 
 # Largest number of pixels rendered at once; bigger requests are split into chunks of whole images
 # (results are identical, since every image is rendered independently).
@@ -93,6 +103,7 @@ def render_scenes(
     *,
     height: int,
     width: int,
+    version: int = WORLD_VERSION,
     chunk_pixels: int = DEFAULT_CHUNK_PIXELS,
 ) -> np.ndarray:
     """Render one scene per seed in linear HDR: ``[N, height, width, 3]`` float32, radiance >= 0.
@@ -100,11 +111,16 @@ def render_scenes(
     ``family``: one of :data:`FAMILIES`. ``seeds``: non-negative integers; image ``i`` depends only on
     ``seeds[i]`` and the size (up to float rounding across batch compositions, see the module
     docstring). ``sky`` is an equirectangular panorama and is meant for 2:1 sizes (other sizes stretch
-    it); ``window`` and ``night`` are perspective views of any aspect ratio. ``chunk_pixels`` bounds
-    memory: at most that many pixels are rendered at once.
+    it); ``window`` and ``night`` are perspective views of any aspect ratio. ``version``: one of
+    :data:`WORLD_VERSIONS` (``sky`` differs between them). ``chunk_pixels`` bounds memory: at most that
+    many pixels are rendered at once.
     """
     if family not in FAMILIES:
         raise ValueError(f"unknown scene family {family!r}; choose one of {', '.join(FAMILIES)}")
+    if isinstance(version, bool) or version not in WORLD_VERSIONS:
+        raise ValueError(
+            f"unknown world version {version!r}; choose one of {', '.join(map(str, WORLD_VERSIONS))}"
+        )
     if height < 1 or width < 1:
         raise ValueError(f"image size must be at least 1x1 pixels, got {height}x{width}")
     seeds = [int(seed) for seed in seeds]
@@ -112,7 +128,7 @@ def render_scenes(
         raise ValueError("scene seeds must be non-negative integers")
     out = np.empty((len(seeds), height, width, 3), dtype=np.float32)
     per_chunk = max(1, chunk_pixels // (height * width))
-    draw, render = _FAMILY_FUNCTIONS[family]
+    draw, render = _family_functions(family, version)
     with torch.inference_mode():
         for start in range(0, len(seeds), per_chunk):
             chunk = seeds[start : start + per_chunk]
@@ -1044,3 +1060,14 @@ _FAMILY_FUNCTIONS: dict[str, tuple[Callable[[np.random.Generator], dict[str, Any
     "window": (_draw_window, _render_window),
     "night": (_draw_night, _render_night),
 }
+
+
+def _family_functions(
+    family: str, version: int
+) -> tuple[Callable[[np.random.Generator], dict[str, Any]], Callable[..., torch.Tensor]]:
+    """Parameter drawing and rendering of ``family`` in world ``version`` (version 2 differs only in ``sky``)."""
+    if version >= 2 and family == "sky":
+        from glowgan.data import sky  # imported here: sky.py builds on this module's helpers
+
+        return sky.draw_sky, sky.render_sky
+    return _FAMILY_FUNCTIONS[family]
