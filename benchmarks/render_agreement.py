@@ -27,7 +27,8 @@ import numpy as np
 
 from glowgan import ibl
 from glowgan.data.world import render_scenes
-from glowgan.envmap import SEAM_THRESHOLD, parse_size, seam_score
+from glowgan.cli.common import parse_size
+from glowgan.envmap import SEAM_THRESHOLD, check_panorama_size, seam_score
 from glowgan.generate import parse_seeds
 
 
@@ -95,7 +96,7 @@ def main() -> None:
         return
     if not ibl.mitsuba_available():
         raise SystemExit("Mitsuba 3 is not installed: pip install mitsuba")
-    agreement(parse_seeds(args.seeds), parse_size(args.map), args.size, args.spp)
+    agreement(parse_seeds(args.seeds), check_panorama_size(parse_size(args.map)), args.size, args.spp)
 
 
 if __name__ == "__main__":

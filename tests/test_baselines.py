@@ -270,4 +270,4 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "HDR file" in capsys.readouterr().err
     assert not out.exists()
     assert main(["baseline", "train-supervised", "--out", str(tmp_path / "r"), "--steps", "1", "--size", "8"]) == 2
-    assert "HEIGHTxWIDTH" in capsys.readouterr().err
+    assert "--size must look like 32x64 (height x width" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import pytest
 
 from glowgan import hdrio
 from glowgan.cli import main
-from glowgan.cli.data import parse_size
+from glowgan.cli.common import parse_size
 
 
 def test_synth_stats_and_resume_through_the_cli(tmp_path, capsys):

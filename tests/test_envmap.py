@@ -7,12 +7,13 @@ import torch
 from glowgan import hdrio
 from glowgan.checkpoint import build_generator, save_checkpoint
 from glowgan.cli import main
+from glowgan.cli.common import parse_size
 from glowgan.config import load_config
 from glowgan.data.world import render_scenes
 from glowgan.envmap import (
     SEAM_THRESHOLD,
     check_envmap,
-    parse_size,
+    check_panorama_size,
     read_envmap,
     resample_panorama,
     sample_bilinear,
@@ -160,7 +161,7 @@ def test_bad_inputs_get_clear_errors(circular_ckpt, tmp_path, capsys):
         read_envmap(tmp_path / "missing.exr")
     for size in ("16x16", "big", "1x2"):
         with pytest.raises(ValueError, match="size"):
-            parse_size(size)
+            check_panorama_size(parse_size(size))
     out = tmp_path / "o"
     assert main(["envmap", "--ckpt", str(circular_ckpt), "--count", "1", "--size", "16x48", "--out", str(out)]) == 2
     assert "2:1" in capsys.readouterr().err and not out.exists()

@@ -150,17 +150,10 @@ def seam_score(hdr: np.ndarray) -> dict[str, float]:
     return {"score": seam / max(typical, _SEAM_MIN_TYPICAL), "seam_stops": seam, "typical_stops": typical}
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """'256x512' (height x width) -> (256, 512); the width must be twice the height."""
-    height, sep, width = text.lower().partition("x")
-    try:
-        if not sep:
-            raise ValueError
-        size = (int(height), int(width))
-    except ValueError:
-        raise ValueError(f"--size must look like 256x512 (height x width), got {text!r}") from None
+def check_panorama_size(size: tuple[int, int]) -> tuple[int, int]:
+    """(height, width) of an environment map: 2:1 and at least 2x4, or a clear error."""
     if size[0] < 2 or size[1] != 2 * size[0]:
-        raise ValueError(f"--size {text}: an environment map is 2:1 and at least 2x4, e.g. 128x256 or 256x512")
+        raise ValueError(f"--size {size[0]}x{size[1]}: an environment map is 2:1 and at least 2x4, e.g. 128x256 or 256x512")
     return size
 
 

@@ -85,7 +85,7 @@ def run_train(args: argparse.Namespace) -> int:
     import torch
 
     from glowgan.baselines.supervised import UNetConfig, train_supervised
-    from glowgan.cli.data import parse_size
+    from glowgan.cli.common import parse_size
 
     if args.threads is not None:
         if args.threads < 1:
@@ -123,7 +123,7 @@ def run_apply(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from glowgan.baselines import get_baseline
-    from glowgan.cli.data import parse_size
+    from glowgan.cli.common import parse_size
     from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
     from glowgan.generate import parse_seeds
 

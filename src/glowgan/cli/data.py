@@ -6,19 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'32x64' -> (32, 64) as height x width."""
-    height, sep, width = text.lower().partition("x")
-    try:
-        if not sep:
-            raise ValueError
-        size = int(height), int(width)
-    except ValueError:
-        raise ValueError(f"--size must look like HEIGHTxWIDTH, e.g. 32x64, got {text!r}") from None
-    if min(size) < 1:
-        raise ValueError(f"--size must be at least 1x1, got {text!r}")
-    return size
+from glowgan.cli.common import parse_size
 
 
 def register(commands: argparse._SubParsersAction) -> None:

@@ -48,14 +48,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run_envmap(args: argparse.Namespace) -> int:
     from glowgan.checkpoint import load_generator
     from glowgan.cli.common import resolve_device
-    from glowgan.envmap import SUMMARY_NAME, parse_size, write_envmap_interpolation, write_envmaps
+    from glowgan.cli.common import parse_size
+    from glowgan.envmap import SUMMARY_NAME, check_panorama_size, write_envmap_interpolation, write_envmaps
     from glowgan.generate import parse_seeds
 
     if args.count is not None and args.count < 1:
         raise ValueError("--count must be at least 1")
     if args.batch < 1:
         raise ValueError("--batch must be at least 1")
-    size = parse_size(args.size) if args.size is not None else None
+    size = check_panorama_size(parse_size(args.size, example="256x512")) if args.size is not None else None
     pair = None
     if args.interpolate is not None:
         pair = parse_seeds(args.interpolate)

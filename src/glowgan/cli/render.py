@@ -53,13 +53,12 @@ def run_render(args: argparse.Namespace) -> int:
     import numpy as np
 
     from glowgan import hdrio, ibl
+    from glowgan.cli.common import parse_size
     from glowgan.envmap import read_envmap
 
     if args.out.suffix.lower() != ".exr":
         raise ValueError(f"--out {args.out}: name an .exr file (OUT.png is written beside it)")
-    height, sep, width = args.size.lower().partition("x")
-    if not (sep and height.isdigit() and width.isdigit() and int(height) > 0 and int(width) > 0):
-        raise ValueError(f"--size must look like 256x768 (height x width), got {args.size!r}")
+    height, width = parse_size(args.size, example="256x768")
     if args.supersample < 1 or args.samples < 1 or args.spp < 1 or args.exact_texels < 0:
         raise ValueError("--supersample, --samples and --spp must be at least 1 and --exact-texels at least 0")
     if not 0.0 <= args.albedo <= 1.0:
@@ -68,12 +67,12 @@ def run_render(args: argparse.Namespace) -> int:
     hdr = read_envmap(args.envmap)
     start = time.perf_counter()
     if args.renderer == "mitsuba":
-        image = ibl.render_mitsuba(hdr, height=int(height), width=int(width), scene=scene, spp=args.spp, seed=args.seed)
+        image = ibl.render_mitsuba(hdr, height=height, width=width, scene=scene, spp=args.spp, seed=args.seed)
     else:
         image = ibl.render(
             hdr,
-            height=int(height),
-            width=int(width),
+            height=height,
+            width=width,
             scene=scene,
             rng=np.random.default_rng(args.seed),
             supersample=args.supersample,
@@ -84,7 +83,7 @@ def run_render(args: argparse.Namespace) -> int:
     paths = ibl.write_render(args.out, image)
     # OUT.json names the map (relative to it), so `glowgan view` shows the map beside its render
     record = {"env": os.path.relpath(args.envmap.resolve(), args.out.resolve().parent), "renderer": args.renderer,
-              "size": [int(width), int(height)], "seconds": seconds}
+              "size": [width, height], "seconds": seconds}
     hdrio.write_text(args.out.with_suffix(".json"), json.dumps(record, indent=2) + "\n")
     print(f"rendered {width}x{height} with {args.renderer} in {seconds:.1f} s: wrote {paths['exr']}, {paths['png']} and the JSON")
     return 0
