@@ -99,3 +99,15 @@ def test_dynamic_range_ignores_zero_and_nonfinite_pixels():
     hdr[2, :] = 4.0  # 10% of pixels two stops brighter
     assert dynamic_range_stops(hdr) == pytest.approx(2.0, abs=1e-6)
     assert dynamic_range_stops(np.zeros((3, 3, 3), np.float32)) == 0.0
+
+
+def test_panel_grid_lays_out_rows_and_columns_with_gaps():
+    from glowgan.tonemap import panel_grid
+
+    a, b = np.zeros((2, 3, 3), np.float32), np.full((2, 3, 3), 0.5, np.float32)
+    sheet = panel_grid([[a, b], [b]], gap=1, background=1.0)
+    assert sheet.shape == (5, 7, 3)
+    assert (sheet[:2, :3] == 0).all() and (sheet[:2, 4:] == 0.5).all() and (sheet[3:, :3] == 0.5).all()
+    assert (sheet[2] == 1).all() and (sheet[:, 3] == 1).all() and (sheet[3:, 4:] == 1).all()
+    with pytest.raises(ValueError, match="panel 0,1"):
+        panel_grid([[a, np.zeros((3, 3, 3), np.float32)]])

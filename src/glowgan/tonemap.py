@@ -99,9 +99,23 @@ def exposure_stack(
         raise ValueError("exposure_stack needs at least one exposure")
     if hdr.ndim != 3 or hdr.shape[-1] != 3:
         raise ValueError(f"exposure_stack expects one RGB image [H, W, 3], got shape {hdr.shape}")
-    height, width, _ = hdr.shape
-    sheet = np.zeros((height, len(stops) * width + (len(stops) - 1) * gap, 3), dtype=np.float32)
-    for index, stop in enumerate(stops):
-        left = index * (width + gap)
-        sheet[:, left : left + width] = tonemap(hdr, exposure_stops=float(stop), operator=operator)
+    return panel_grid([[tonemap(hdr, exposure_stops=float(stop), operator=operator) for stop in stops]], gap=gap)
+
+
+def panel_grid(rows: Sequence[Sequence[np.ndarray]], *, gap: int = 2, background: float = 0.0) -> np.ndarray:
+    """Equally sized display images ``[H, W, 3]`` laid out in rows and columns with ``gap``-pixel gaps
+    of ``background``: ``[r*H + (r-1)*gap, c*W + (c-1)*gap, 3]`` float32 (one row gives a strip)."""
+    if not rows or not rows[0]:
+        raise ValueError("panel_grid needs at least one panel")
+    height, width = rows[0][0].shape[:2]
+    columns = max(len(row) for row in rows)
+    sheet = np.full(
+        (len(rows) * (height + gap) - gap, columns * (width + gap) - gap, 3), background, dtype=np.float32
+    )
+    for r, row in enumerate(rows):
+        for c, panel in enumerate(row):
+            if panel.shape[:2] != (height, width):
+                raise ValueError(f"panel_grid: panel {r},{c} is {panel.shape[:2]}, the first is {(height, width)}")
+            top, left = r * (height + gap), c * (width + gap)
+            sheet[top : top + height, left : left + width] = panel
     return sheet

@@ -555,20 +555,10 @@ def snapshot_grid(state: TrainState, *, seed: int) -> np.ndarray:
     mean_camera = dataclasses.replace(
         (state.prior or cam.CameraPrior()).mean(n, device=state.device), read_noise=0.0, shot_noise=0.0
     )
-    columns = []
-    for stops in GRID_STOPS:
-        params = dataclasses.replace(mean_camera, exposure_stops=mean_camera.exposure_stops + stops)
-        columns.append(cam.render(hdr, params).permute(0, 2, 3, 1).cpu().numpy())
+    columns = [cam.render(hdr, mean_camera.shifted(stops)).permute(0, 2, 3, 1).cpu().numpy() for stops in GRID_STOPS]
     hdr_np = hdr.permute(0, 2, 3, 1).cpu().numpy()
     columns.append(np.stack([tonemap.tonemap(h, exposure_stops=tonemap.auto_exposure_stops(h), operator="reinhard") for h in hdr_np]))
-    height, width = hdr.shape[2:]
-    gap = 2
-    sheet = np.ones((n * (height + gap) - gap, len(columns) * (width + gap) - gap, 3), dtype=np.float32)
-    for row in range(n):
-        for col, column in enumerate(columns):
-            top, left = row * (height + gap), col * (width + gap)
-            sheet[top : top + height, left : left + width] = column[row]
-    return sheet
+    return tonemap.panel_grid([[column[row] for column in columns] for row in range(n)], gap=2, background=1.0)
 
 
 def _rng_all_ranks(state: TrainState, dist_info: Distributed) -> list[dict[str, Any]]:
