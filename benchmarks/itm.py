@@ -3,8 +3,9 @@
 Held-out scenes of the procedural world are photographed like the training set (metering, random
 exposure offset and CRF, clipping, 8 bits), keeping photos whose highlights clip. Each method turns a
 photo back into HDR; scores are PU21-PSNR over the whole image and over the clipped region, after a
-least-squares exposure alignment on the unclipped pixels, and log-PSNR over the clipped region
-(``glowgan.evaluation``). Methods:
+least-squares exposure alignment on the unclipped pixels, log-PSNR over the clipped region, and the
+light restored: the clipped region's energy and, for sky panoramas, the diffuse irradiance error at the
+6 axis normals, in stops (``glowgan.evaluation``, ``glowgan.metrics.light``). Methods:
 
 - trivial: the photo through the camera prior's mean inverse CRF (clipped pixels stay at the clip level);
 - glowgan: the full recipe (1000 latent/camera steps + 350 pivotal-tuning steps, LPIPS if installed);

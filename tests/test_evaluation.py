@@ -41,3 +41,25 @@ def test_evaluate_methods_summary_and_table(photos):
     assert summary["truth"]["pu21_psnr"] == 100.0  # inf capped
     table = format_table(summary)
     assert table.count("\n") == 3 and "| truth |" in table
+
+
+def test_light_scores_are_exact_for_the_truth_and_low_for_the_clip(photos):
+    photo = photos[0]
+    assert photo.panorama  # sky at 2:1
+    perfect = score(3.0 * photo.hdr, photo)
+    assert abs(perfect["clipped_energy_stops"]) < 1e-4 and perfect["irradiance_rms_stops"] < 1e-4
+    assert {f"irradiance_stops_{axis}" for axis in ("+x", "-x", "+y", "-y", "+z", "-z")} <= set(perfect)
+    trivial = score(get_baseline("trivial")(photo.ldr), photo)
+    assert trivial["clipped_energy_stops"] < -1  # a sun left at the clip level lacks most of its light
+    assert trivial["irradiance_rms_stops"] > 0.05
+    summary = summarise(evaluate_methods({"trivial": get_baseline("trivial")}, photos[:2], progress=False))
+    assert "clipped energy st" in format_table(summary) and "irradiance RMS st" in format_table(summary)
+
+
+def test_photos_that_are_not_panoramas_get_no_irradiance_score():
+    square = held_out_photos("sky", range(12), size=(16, 16))[0]
+    assert not square.panorama
+    scores = score(get_baseline("trivial")(square.ldr), square)
+    assert "irradiance_rms_stops" not in scores and "clipped_energy_stops" in scores
+    table = format_table(summarise({"trivial": {key: [value] for key, value in scores.items()} | {"seconds": [0.0]}}))
+    assert "n/a" in table

@@ -292,3 +292,84 @@ def test_the_cli_states_the_fast_mode_steps_of_the_library():
     from glowgan.invert import FAST_LATENT_STEPS, FAST_TUNE_STEPS
 
     assert (itm.FAST_LATENT_STEPS, itm.FAST_TUNE_STEPS) == (FAST_LATENT_STEPS, FAST_TUNE_STEPS)
+
+
+def _synthesis_at_mean_w(generator, config, circular: bool):
+    """The generator's image at its mean w, rebuilt with wrap-around convolutions on or off (same weights)."""
+    overrides = [*TINY, f"model.circular={'true' if circular else 'false'}"]
+    twin = build_generator(load_config(preset="cpu-32x64", overrides=overrides)).eval()
+    twin.load_state_dict(generator.state_dict())
+    with torch.no_grad():
+        return twin.synthesis(generator.mapping.w_avg.expand(1, generator.num_ws, -1), noise_mode="const")[0].permute(1, 2, 0).numpy()
+
+
+def test_an_ordinary_photo_is_not_wrapped_by_a_panorama_model(model):
+    """A 3:2 photo: the generator's left and right edges are not joined, in the generator or in the blend."""
+    generator, config = model
+    assert config.model.circular
+    rng = np.random.default_rng(3)
+    photo = np.clip(rng.uniform(0.05, 0.6, (16, 24, 3)) + np.linspace(0, 0.6, 24)[None, :, None], 0, 1).astype(np.float32)
+    photo[:, -4:] = 1.0  # clipped at the right edge only
+    options = InversionOptions(latent_steps=0, tune_steps=0, perceptual="pixel")
+    result = invert_photo(generator, config, photo, options=options, progress=False)
+    assert not result.wrap
+    straight = _synthesis_at_mean_w(generator, config, circular=False)
+    wrapped = _synthesis_at_mean_w(generator, config, circular=True)
+    ratio = result.generator_hdr / straight  # one exposure gain everywhere
+    np.testing.assert_allclose(ratio, ratio.mean(), rtol=1e-4)
+    assert np.abs(result.generator_hdr / wrapped / ratio.mean() - 1).max() > 1e-3  # the two differ at the edges
+    gain_hdr = torch.from_numpy(result.generator_hdr).permute(2, 0, 1)[None]
+    photo_t = torch.from_numpy(photo).permute(2, 0, 1)[None]
+    expected, _ = blend(photo_t, gain_hdr, _params(result.camera), circular=False)
+    np.testing.assert_array_equal(result.hdr, expected[0].permute(1, 2, 0).numpy())
+    forced = invert_photo(generator, config, photo, options=InversionOptions(latent_steps=0, tune_steps=0, perceptual="pixel", wrap=True), progress=False)
+    assert forced.wrap
+    forced_ratio = forced.generator_hdr / wrapped  # its own exposure: matched to another image
+    np.testing.assert_allclose(forced_ratio, forced_ratio.mean(), rtol=1e-4)
+
+
+def test_only_a_two_to_one_photo_whose_edges_meet_wraps_by_default(model):
+    from glowgan.invert import photo_wraps
+
+    generator, config = model
+    panorama = torch.from_numpy(photograph(generator, generator.mapping.w_avg.expand(1, generator.num_ws, -1), 1.0, 0.9, 0.6)[0]).permute(2, 0, 1)[None]
+    ramp = torch.linspace(0.05, 0.95, 32).view(1, 1, 1, 32).expand(1, 3, 16, 32)  # 2:1, dark left edge, bright right edge
+    assert photo_wraps(panorama, config, None)
+    assert not photo_wraps(ramp, config, None)
+    assert not photo_wraps(panorama[..., :24], config, None)  # not 2:1
+    assert not photo_wraps(panorama, config, False) and photo_wraps(ramp, config, True)
+    _, flat_config = tiny_generator(extra=("model.circular=false",))
+    assert not photo_wraps(panorama, flat_config, None)
+
+
+def test_the_preview_is_sized_for_a_screen():
+    from glowgan.invert import PREVIEW_MAX_SIDE, InversionResult, preview_sheet
+
+    rng = np.random.default_rng(0)
+    photo = rng.uniform(0, 1, (800, 1280, 3)).astype(np.float32)  # 4 panels side by side: 5126 pixels wide
+    camera = {"exposure_stops": 0.0, "crf": "glowgan", "gamma": 0.9, "beta": 0.6}
+    result = InversionResult(hdr=photo * 2, mask=np.zeros((800, 1280), np.float32), generator_hdr=photo[:16, :32], camera=camera, perceptual="pixel")
+    sheet = preview_sheet(photo, result)
+    assert max(sheet.shape[:2]) <= PREVIEW_MAX_SIDE and sheet.shape[1] > PREVIEW_MAX_SIDE - 8
+    panel_width = (sheet.shape[1] - 3 * 2) // 4
+    assert abs(panel_width / sheet.shape[0] - 1280 / 800) < 0.02  # panels keep the photo's aspect
+    small = preview_sheet(photo[:16, :32], InversionResult(hdr=photo[:16, :32], mask=np.zeros((16, 32), np.float32), generator_hdr=photo[:16, :32], camera=camera, perceptual="pixel"))
+    assert small.shape == (16, 4 * 32 + 3 * 2, 3)  # small photos keep their size
+    tall = preview_sheet(photo, result, max_side=300)
+    assert max(tall.shape[:2]) <= 300
+
+
+def test_a_perceptual_network_loaded_once_serves_many_photos(model, monkeypatch):
+    from glowgan import invert
+    from glowgan.invert import perceptual_network
+
+    generator, config = model
+    assert perceptual_network("auto", generator) is None  # a 16x32 generator: the pixel loss alone
+    network = perceptual_network("msssim", generator)
+    monkeypatch.setattr(invert, "perceptual_loss", lambda *a, **k: pytest.fail("the network was loaded again"))
+    options = InversionOptions(latent_steps=2, tune_steps=1, perceptual="msssim")
+    for seed in (0, 1):
+        photo = np.random.default_rng(seed).uniform(0.1, 0.9, (16, 32, 3)).astype(np.float32)
+        assert invert_photo(generator, config, photo, options=options, perceptual=network, progress=False).perceptual == "msssim"
+    with pytest.raises(ValueError, match="network given"):
+        invert_photo(generator, config, photo, options=InversionOptions(latent_steps=1, tune_steps=0, perceptual="lpips"), perceptual=network, progress=False)

@@ -15,6 +15,10 @@ camera's exposure:
   ``log2(estimate / truth)``, all channels; a negative bias means highlights too dark), which has no
   upper cut-off;
 - the RMSE in stops over the unclipped pixels (how well the rest of the photo is linearised);
+- the light restored (``metrics.light``): the **energy** of the clipped region, ``log2`` of restored over
+  true summed luminance there (0 is right, negative too little light), and for panoramas (the ``sky``
+  family at 2:1) the **diffuse irradiance error** at the 6 axis normals, in stops: their RMS, and each
+  normal's signed error (``irradiance_stops_+y`` is the sky side);
 - seconds per image.
 
 Held-out scenes are scene seeds 0, 1, 2, ... (camera seed = scene seed). Training sets never use
@@ -33,11 +37,14 @@ from tqdm import tqdm
 
 from glowgan.baselines.supervised import world_pairs
 from glowgan.metrics.fidelity import align_exposure, psnr_log, psnr_pu21, to_display_nits
+from glowgan.metrics.light import clipped_energy_stops, irradiance_error
 
 # A photo enters an evaluation only if at least this fraction of its pixels clipped.
 MIN_CLIPPED_FRACTION = 0.002
 # Keeps log2 finite where an estimate is black.
 _LOG_FLOOR = 1e-12
+# Families of glowgan.data.world that are equirectangular panoramas (at 2:1 their irradiance is scored).
+PANORAMA_FAMILIES = ("sky",)
 
 ItmMethod = Callable[[np.ndarray], np.ndarray]  # ldr [H, W, 3] in [0, 1] -> hdr [H, W, 3], any scale
 
@@ -48,6 +55,7 @@ class HeldOutPhoto:
     ldr: np.ndarray  # [H, W, 3] float32 in [0, 1], 8-bit values
     hdr: np.ndarray  # [H, W, 3] float32, the scene (ground truth), scaled so the photo clips at 1
     clipped: np.ndarray  # [H, W] bool: saturated in the photo (the scene reached the clip level, or rounded up to it)
+    panorama: bool = False  # an equirectangular panorama (2:1): its irradiance is scored
 
 
 def held_out_photos(
@@ -67,7 +75,8 @@ def held_out_photos(
             # the scene reached the clip level, or 8-bit rounding saturated the pixel (values just below 1)
             clipped = (scene.max(axis=-1) >= 1.0) | (photo.max(axis=-1) >= 1.0)
             if clipped.mean() >= min_clipped:
-                photos.append(HeldOutPhoto(seed, photo, scene, clipped))
+                panorama = family in PANORAMA_FAMILIES and width == 2 * height
+                photos.append(HeldOutPhoto(seed, photo, scene, clipped, panorama))
     if not photos:
         raise ValueError(f"none of the {len(seeds)} held-out {family} photos clips; give more seeds")
     return photos
@@ -82,14 +91,20 @@ def score(test_hdr: np.ndarray, photo: HeldOutPhoto) -> dict[str, float]:
     test = to_display_nits(gain * test_hdr, white=1.0)
     reference = to_display_nits(photo.hdr, white=1.0)
     error_stops = np.log2(np.maximum(gain * test_hdr, _LOG_FLOOR)) - np.log2(np.maximum(photo.hdr, _LOG_FLOOR))
-    return {
+    scores = {
         "pu21_psnr": psnr_pu21(test, reference),
         "pu21_psnr_clipped": psnr_pu21(test, reference, mask=photo.clipped),
         "log_psnr_clipped": psnr_log(test, reference, mask=photo.clipped),
         "clipped_rmse_stops": float(np.sqrt(np.mean(np.square(error_stops[photo.clipped])))),
         "clipped_bias_stops": float(np.mean(error_stops[photo.clipped])),
         "unclipped_rmse_stops": float(np.sqrt(np.mean(np.square(error_stops[unclipped])))),
+        "clipped_energy_stops": clipped_energy_stops(gain * test_hdr, photo.hdr, photo.clipped),
     }
+    if photo.panorama:
+        light = irradiance_error(gain * test_hdr, photo.hdr)
+        scores["irradiance_rms_stops"] = light["rms_stops"]
+        scores.update({f"irradiance_stops_{name}": value for name, value in light["per_normal_stops"].items()})
+    return scores
 
 
 def evaluate_methods(
@@ -129,14 +144,18 @@ SUMMARY_COLUMNS = (
     ("clipped_rmse_stops", "clipped RMSE st", ".2f"),
     ("clipped_bias_stops", "clipped bias st", "+.2f"),
     ("unclipped_rmse_stops", "rest RMSE st", ".2f"),
+    ("clipped_energy_stops", "clipped energy st", "+.2f"),
+    ("irradiance_rms_stops", "irradiance RMS st", ".2f"),
     ("seconds", "s/image", ".3g"),
 )
 
 
 def format_table(summary: dict[str, dict[str, float]]) -> str:
-    """A Markdown table of :func:`summarise`'s output, one row per method."""
+    """A Markdown table of :func:`summarise`'s output, one row per method ("n/a" for a score a set lacks,
+    such as the irradiance of photos that are not panoramas)."""
     header = "| method | " + " | ".join(title for _, title, _ in SUMMARY_COLUMNS) + " |"
     lines = [header, "|" + "---|" * (len(SUMMARY_COLUMNS) + 1)]
     for name, row in summary.items():
-        lines.append(f"| {name} | " + " | ".join(format(row[key], spec) for key, _, spec in SUMMARY_COLUMNS) + " |")
+        cells = (format(row[key], spec) if key in row else "n/a" for key, _, spec in SUMMARY_COLUMNS)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

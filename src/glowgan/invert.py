@@ -4,7 +4,9 @@ The recipe of GlowGAN (Wang et al., ICCV 2023, Sec. 4.3 and the official code), 
 :func:`invert_photo`:
 
 1. **Target.** The photo is resampled to the generator's grid (stretched, or centre-cropped with
-   ``fit="crop"``); its saturated pixels are found at full resolution.
+   ``fit="crop"``); its saturated pixels are found at full resolution. Its left and right edges are
+   treated as neighbours only if it is a 2:1 panorama whose edges meet, or when asked
+   (``InversionOptions.wrap``); otherwise a panorama model's wrap-around is turned off for it.
 2. **Latent and camera.** One latent ``w`` (or one per layer, W+) and the camera that photographed it
    (exposure in stops and, unlike the official code, which fixes gamma 0.9 / beta 0.6, the CRF) are
    optimised so that ``camera.render(G(w))`` looks like the photo: perceptual loss (LPIPS-VGG16, or the
@@ -31,6 +33,7 @@ latent and camera, after which a few optimisation steps suffice.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 import time
@@ -46,6 +49,7 @@ from tqdm import tqdm
 
 from glowgan import camera as cam
 from glowgan.config import Config
+from glowgan.envmap import SEAM_THRESHOLD, seam_score
 from glowgan.models.generator import Generator
 from glowgan.perceptual import perceptual_loss
 
@@ -66,6 +70,9 @@ LATENT_NOISE_START = 0.05
 LATENT_NOISE_END = 0.75
 # Photos whose aspect ratio differs from the generator's by more than this are worth a warning.
 ASPECT_TOLERANCE = 0.05
+# The preview sheet's longest side at most (pixels): a screen's width. A 2560x1600 photo gave a
+# 10246x1600 sheet (15 MB) before; now 2046x319.
+PREVIEW_MAX_SIDE = 2048
 # Latents drawn to measure the spread of W (used to scale latent noise and the locality distance).
 W_SPREAD_SAMPLES = 2000
 # Radiance floor before log2 in the locality regulariser: a relu generator outputs exact zeros.
@@ -106,6 +113,10 @@ class InversionOptions:
     # AUTO_LPIPS_MIN_SIZE pixels, the pixel loss alone for smaller ones; or "lpips", "msssim", "pixel".
     perceptual: str = "auto"
     fit: str = "stretch"  # how a photo of another aspect ratio meets the generator: "stretch" or "crop"
+    # Whether the photo's left and right edges are neighbours (a 360-degree panorama): True, False, or
+    # None to decide from the photo (photo_wraps). Without it, a panorama model's wrap-around
+    # convolutions are turned off for this photo and its content is upsampled without wrapping.
+    wrap: bool | None = None
     seed: int = 0  # latent noise and regulariser latents
 
     def __post_init__(self) -> None:
@@ -152,6 +163,7 @@ class InversionResult:
     tune_losses: list[float] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     crop: dict[str, int] | None = None  # {"top", "left", "height", "width"} of the photo used, fit="crop"
+    wrap: bool = False  # the photo's left and right edges were treated as neighbours
 
 
 def saturation_mask(ldr: torch.Tensor) -> torch.Tensor:
@@ -314,23 +326,77 @@ class _CameraFit(torch.nn.Module):
         }
 
 
+def _resolve_perceptual(kind: str, size: tuple[int, int]) -> str:
+    """``kind`` for a generator of ``size`` (height, width): "auto" becomes "pixel" below AUTO_LPIPS_MIN_SIZE."""
+    if kind == "lpips" and min(size) < LPIPS_MIN_SIZE:
+        raise ValueError(
+            f"LPIPS needs images of at least {LPIPS_MIN_SIZE}x{LPIPS_MIN_SIZE} pixels and this generator makes "
+            f"{size[1]}x{size[0]}; use --loss msssim or --loss pixel"
+        )
+    if kind == "auto" and min(size) < AUTO_LPIPS_MIN_SIZE:
+        _announce_pixel_loss(size)
+        return "pixel"
+    return kind
+
+
+@functools.cache
+def _announce_pixel_loss(size: tuple[int, int]) -> None:
+    """Say once per process (not once per photo of a batch) why the pixel loss is used."""
+    log.info("a %dx%d generator: pixel loss only (LPIPS helps from %d pixels up)", size[1], size[0], AUTO_LPIPS_MIN_SIZE)
+
+
+def perceptual_network(kind: str, generator: Generator) -> torch.nn.Module | None:
+    """The perceptual network that inverting ``generator`` with ``InversionOptions.perceptual = kind``
+    uses (None: the pixel loss alone), on the generator's device: load it once and pass it to
+    :func:`invert_photo` for many photos."""
+    kind = _resolve_perceptual(kind, generator.img_resolution)
+    return None if kind == "pixel" else perceptual_loss(kind).to(generator.mapping.w_avg.device)
+
+
+def photo_wraps(photo: torch.Tensor, config: Config, wrap: bool | None) -> bool:
+    """Whether the photo's (after step 1's crop) left and right edges are neighbours.
+
+    ``wrap`` True or False decides. None: only for a model trained with wrap-around convolutions
+    (``model.circular``), and only for a photo that is a 2:1 panorama: 2:1 within ASPECT_TOLERANCE and
+    with edges that meet (:func:`glowgan.envmap.seam_score` at most SEAM_THRESHOLD; measured on LDR
+    photos of the procedural world at 32x64 and 128x256, 40 each: sky panoramas score at most 2.1, 2:1
+    views into rooms ("window") 1.7-390, all but one above 3). An ordinary photo is never wrapped: a
+    panorama model would otherwise join its left and right edges.
+    """
+    if wrap is not None:
+        if wrap and not config.model.circular:
+            log.warning("wrap: this model was trained without wrap-around convolutions; only its upsampled content wraps")
+        return wrap
+    height, width = photo.shape[2:]
+    if not config.model.circular or abs(math.log(width / (2 * height))) > math.log1p(ASPECT_TOLERANCE):
+        return False
+    return seam_score(photo[0].permute(1, 2, 0).cpu().numpy())["score"] <= SEAM_THRESHOLD
+
+
+def _without_wrap(generator: Generator) -> Generator:
+    """``generator`` (in place) with its wrap-around convolutions and upsampling turned off: zero padding at
+    the left and right edges, as for an ordinary photo."""
+    for module in generator.modules():
+        if hasattr(module, "circular"):
+            module.circular = False
+    return generator
+
+
 class _ImageLoss(torch.nn.Module):
     """Distance of LDR images [1, 3, h, w] in [0, 1] to a fixed target: perceptual + ``pixel_weight`` x MSE.
 
     LPIPS features of the target are computed once.
     """
 
-    def __init__(self, kind: str, pixel_weight: float, target_ldr: torch.Tensor):
+    def __init__(self, kind: str, pixel_weight: float, target_ldr: torch.Tensor, *, network: torch.nn.Module | None = None):
         super().__init__()
-        if kind == "lpips" and min(target_ldr.shape[2:]) < LPIPS_MIN_SIZE:
-            raise ValueError(
-                f"LPIPS needs images of at least {LPIPS_MIN_SIZE}x{LPIPS_MIN_SIZE} pixels and this generator makes "
-                f"{target_ldr.shape[3]}x{target_ldr.shape[2]}; use --loss msssim or --loss pixel"
-            )
-        if kind == "auto" and min(target_ldr.shape[2:]) < AUTO_LPIPS_MIN_SIZE:
-            log.info("a %dx%d generator: pixel loss only (LPIPS helps from %d pixels up)", target_ldr.shape[3], target_ldr.shape[2], AUTO_LPIPS_MIN_SIZE)
-            kind = "pixel"
-        self.perceptual = None if kind == "pixel" else perceptual_loss(kind).to(target_ldr.device)
+        kind = _resolve_perceptual(kind, tuple(target_ldr.shape[2:]))
+        if network is not None and kind != "pixel" and kind not in ("auto", network.kind):
+            raise ValueError(f"the perceptual network given is {network.kind!r} but the options ask for {kind!r}")
+        if kind == "pixel":
+            self.perceptual = None
+        else:
+            self.perceptual = network if network is not None else perceptual_loss(kind).to(target_ldr.device)
         self.name = "pixel" if self.perceptual is None else self.perceptual.kind
         self.pixel_weight = pixel_weight
         self.target_ldr = target_ldr
@@ -355,6 +421,7 @@ def invert_photo(
     *,
     options: InversionOptions = InversionOptions(),
     initial: InitialGuess | Callable[[torch.Tensor], InitialGuess] | None = None,
+    perceptual: torch.nn.Module | None = None,
     progress: bool = True,
 ) -> InversionResult:
     """Turn one LDR photo ``[H, W, 3]`` in [0, 1] into linear HDR at its own resolution (see module doc).
@@ -362,7 +429,8 @@ def invert_photo(
     ``generator`` is left unchanged (pivotal tuning works on a copy). ``initial`` replaces the default
     start (mean w, prior-mean CRF, median-matched exposure): a guess, or a function of the target
     (the photo on the generator's grid after step 1, [1, 3, h, w]) that makes one, such as
-    ``glowgan.encoder.guesser``.
+    ``glowgan.encoder.guesser``. ``perceptual``: the network of :func:`perceptual_network`, loaded
+    once for many photos (otherwise it is loaded here when ``options.perceptual`` needs it).
     """
     check_generator(generator, config)
     device = generator.mapping.w_avg.device
@@ -374,11 +442,15 @@ def invert_photo(
     photo = photo_tensor(photo_ldr).to(device)  # [1, 3, H, W] ldr
     photo, crop = fit_photo(photo, generator.img_resolution, options.fit)
     target_ldr = downsample(photo, generator.img_resolution)  # [1, 3, h, w]
-    loss_fn = _ImageLoss(options.perceptual, options.pixel_weight, target_ldr)
+    loss_fn = _ImageLoss(options.perceptual, options.pixel_weight, target_ldr, network=perceptual)
     if callable(initial):
         initial = initial(target_ldr)
+    wrap = photo_wraps(photo, config, options.wrap)
     # 2. Latent and camera.
     tuned = copy.deepcopy(generator).eval().requires_grad_(False)
+    reference = generator  # what the locality regulariser keeps the tuned generator close to
+    if config.model.circular and not wrap:
+        tuned, reference = _without_wrap(tuned), _without_wrap(copy.deepcopy(generator).eval().requires_grad_(False))
     spread = w_spread(tuned, generator_seed=options.seed)
     ws_pivot, camera_fit, latent_losses = _fit_latent_and_camera(
         tuned, config, target_ldr, loss_fn, options, initial, spread, rng, progress
@@ -386,14 +458,14 @@ def invert_photo(
     seconds["latent"] = time.perf_counter() - started
     # 3. Pivotal tuning.
     started = time.perf_counter()
-    tune_losses = _pivotal_tuning(tuned, generator, ws_pivot, camera_fit.params().detach(), target_ldr, loss_fn, options, spread, rng, progress)
+    tune_losses = _pivotal_tuning(tuned, reference, ws_pivot, camera_fit.params().detach(), target_ldr, loss_fn, options, spread, rng, progress)
     seconds["tune"] = time.perf_counter() - started
     # 4. Blend at the photo's resolution.
     started = time.perf_counter()
     with torch.no_grad():
         params = camera_fit.params().detach()
         generator_hdr = tuned.synthesis(ws_pivot, noise_mode="const").float() * cam.exposure_gain(params, target_ldr)
-        hdr, mask = blend(photo, generator_hdr, params, circular=config.model.circular)
+        hdr, mask = blend(photo, generator_hdr, params, circular=wrap)
     seconds["blend"] = time.perf_counter() - started
     return InversionResult(
         hdr=hdr[0].permute(1, 2, 0).cpu().numpy(),
@@ -405,6 +477,7 @@ def invert_photo(
         tune_losses=tune_losses,
         seconds=seconds,
         crop=crop,
+        wrap=wrap,
     )
 
 
@@ -542,6 +615,7 @@ def result_record(result: InversionResult, *, input_path: str | None, options: I
         "size": [int(result.hdr.shape[1]), int(result.hdr.shape[0])],
         "generator_size": [int(result.generator_hdr.shape[1]), int(result.generator_hdr.shape[0])],
         "crop": result.crop,  # {top, left, height, width} of the photo, or null
+        "wrap": result.wrap,  # the photo's left and right edges were treated as neighbours
         "masked_fraction": float((result.mask > 0).mean()),  # pixels where the generator's content enters
         "perceptual": result.perceptual,
         "final_latent_loss": result.latent_losses[-1] if result.latent_losses else None,
@@ -551,17 +625,29 @@ def result_record(result: InversionResult, *, input_path: str | None, options: I
     }
 
 
-def preview_sheet(photo_ldr: np.ndarray, result: InversionResult, *, stops: tuple[float, ...] = (-3.0, 0.0, 3.0), gap: int = 2) -> np.ndarray:
+def preview_sheet(
+    photo_ldr: np.ndarray,
+    result: InversionResult,
+    *,
+    stops: tuple[float, ...] = (-3.0, 0.0, 3.0),
+    gap: int = 2,  # pixels between panels
+    max_side: int = PREVIEW_MAX_SIDE,  # pixels; the sheet's longest side at most
+) -> np.ndarray:
     """Input | output at each of ``stops``, each output photographed with the camera found for the photo.
 
     At 0 stops the output looks like the input (except inside the mask, where the camera clips it
-    again); at -3 stops the recovered highlights show.
+    again); at -3 stops the recovered highlights show. Sized for a screen: when the sheet would be
+    longer than ``max_side`` pixels, every panel is downsampled (antialiased; the output in linear
+    radiance before it is photographed, the input in display values) so that it is not.
     """
-    hdr = torch.from_numpy(result.hdr).permute(2, 0, 1)[None]
-    panels = [photo_tensor(photo_ldr)[0].permute(1, 2, 0).numpy()]
+    hdr = torch.from_numpy(result.hdr).permute(2, 0, 1)[None]  # [1, 3, H, W], linear
+    photo = photo_tensor(photo_ldr)  # [1, 3, H, W] ldr
     if result.crop is not None:
         top, left, height, width = (result.crop[key] for key in ("top", "left", "height", "width"))
-        panels[0] = panels[0][top : top + height, left : left + width]
+        photo = photo[:, :, top : top + height, left : left + width]
+    size = preview_panel_size(tuple(hdr.shape[2:]), panels=len(stops) + 1, gap=gap, max_side=max_side)
+    hdr = downsample(hdr, size)
+    panels = [downsample(photo, size)[0].permute(1, 2, 0).numpy()]
     for stop in stops:
         params = cam.CameraParams(
             exposure_stops=torch.tensor([float(stop)]),
@@ -570,11 +656,22 @@ def preview_sheet(photo_ldr: np.ndarray, result: InversionResult, *, stops: tupl
             beta=torch.tensor([result.camera["beta"]]),
         )
         panels.append(cam.render(hdr, params)[0].permute(1, 2, 0).numpy())
-    height, width = panels[0].shape[:2]
+    height, width = size
     sheet = np.zeros((height, len(panels) * width + (len(panels) - 1) * gap, 3), dtype=np.float32)
     for index, panel in enumerate(panels):
         sheet[:, index * (width + gap) : index * (width + gap) + width] = panel
     return sheet
+
+
+def preview_panel_size(image_size: tuple[int, int], *, panels: int, gap: int, max_side: int) -> tuple[int, int]:
+    """(height, width) of each of ``panels`` side-by-side panels of an image of ``image_size`` so that
+    the sheet's longest side is at most ``max_side`` pixels (the image's own size if it fits)."""
+    height, width = image_size
+    room = max_side - (panels - 1) * gap  # pixels across for the panels themselves
+    if room < panels:
+        raise ValueError(f"a preview of {panels} panels needs max_side of at least {panels + (panels - 1) * gap} pixels, got {max_side}")
+    scale = min(1.0, max_side / height, room / (panels * width))
+    return max(1, math.floor(height * scale)), max(1, math.floor(width * scale))
 
 
 def output_paths(out: Path) -> dict[str, Path]:

@@ -10,24 +10,35 @@ DEFAULTS_NOTE = "defaults are the official GlowGAN recipe: 1000 latent steps at 
 # (tests/test_invert.py checks they agree)
 FAST_LATENT_STEPS = 100
 FAST_TUNE_STEPS = 50
+# The batch's one summary, in the output folder.
+SUMMARY_NAME = "summary.json"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "itm",
-        help="inverse tone mapping: one LDR photo in, one HDR image out (GAN inversion)",
+        help="inverse tone mapping: LDR photos in, HDR images out (GAN inversion)",
         description=(
             "Turn an LDR photo into linear HDR by inverting a GlowGAN generator: optimise a latent, the "
             "exposure and the camera response curve so the generator's photographed image matches the "
             "photo, fine-tune the generator around that latent (pivotal tuning), then fill the photo's "
             "clipped regions with the generator's HDR content at the photo's own resolution. Writes OUT "
             "(.exr/.hdr/.pfm; 1.0 = the photo's clip level) plus OUT.mask.png, OUT.preview.png (input, and "
-            f"the output at -3/0/+3 stops) and OUT.json (the camera found, timings). The {DEFAULTS_NOTE}."
+            f"the output at -3/0/+3 stops) and OUT.json (the camera found, timings). The {DEFAULTS_NOTE}. "
+            "Several photos, a folder or a list file (.txt, one path a line) make a batch: OUT is then a "
+            "folder that gets NAME.exr, NAME.mask.png, NAME.preview.png and NAME.json per photo and one "
+            "summary.json; the networks are loaded once, photos already done are skipped, and a photo that "
+            "fails is listed in the summary without stopping the batch."
         ),
     )
-    parser.add_argument("photo", type=Path, help="the LDR photo (JPEG, PNG, WebP, TIFF)")
+    parser.add_argument(
+        "photo",
+        type=Path,
+        nargs="+",
+        help="LDR photos (JPEG, PNG, WebP, TIFF), folders of them, or .txt files listing them (one a line)",
+    )
     parser.add_argument("--ckpt", type=Path, required=True, help="a GlowGAN checkpoint (camera on) from `glowgan train`")
-    parser.add_argument("--out", type=Path, required=True, help="output HDR file, e.g. out.exr")
+    parser.add_argument("--out", type=Path, required=True, help="output HDR file, e.g. out.exr; for a batch, a folder")
     parser.add_argument("--steps", type=int, help="latent/camera optimisation steps (default 1000, fast mode 100)")
     parser.add_argument("--tune-steps", type=int, help="pivotal tuning steps (default 350, fast mode 50)")
     parser.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the latent optimisation (default 0.1)")
@@ -43,6 +54,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--fit", choices=("stretch", "crop"), default="stretch", help="a photo of another aspect ratio is stretched (default) or centre-cropped")
+    parser.add_argument(
+        "--wrap",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=(
+            "treat the photo's left and right edges as neighbours (a 360-degree panorama), or not (--no-wrap); "
+            "default: only a 2:1 photo whose edges meet, with a model trained on panoramas"
+        ),
+    )
     parser.add_argument("--encoder", type=Path, help="fast mode: start from this encoder's prediction (see `glowgan itm-encoder`)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latent noise and regulariser (default 0)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
@@ -67,14 +87,47 @@ def register(commands: argparse._SubParsersAction) -> None:
     encoder.set_defaults(func=run_itm_encoder)
 
 
-def run_itm(args: argparse.Namespace) -> int:
-    import json
-    import os
+def list_photos(inputs: list[Path]) -> tuple[list[Path], bool]:
+    """The photos that ``inputs`` name, in order and once each, and whether they make a batch.
 
+    A folder gives every photo in it (not in subfolders; sorted by name), a ``.txt`` file the photos
+    or folders it lists, one a line (blank lines and ``#`` comments skipped; relative paths are
+    relative to the list's folder). One plain photo file is not a batch.
+    """
     from glowgan import hdrio
+
+    photos: list[Path] = []
+    for item in inputs:
+        if item.suffix.lower() == ".txt" and item.is_file():
+            entries = [line.strip() for line in item.read_text(encoding="utf-8").splitlines()]
+            listed = [item.parent / entry for entry in entries if entry and not entry.startswith("#")]
+            if not listed:
+                raise ValueError(f"{item}: the list names no photos; write one photo path a line")
+            photos += [photo for entry in listed for photo in _expand(entry, hdrio.LDR_SUFFIXES)]
+        else:
+            photos += _expand(item, hdrio.LDR_SUFFIXES)
+    unique = list(dict.fromkeys(photos))
+    batch = len(inputs) > 1 or inputs[0].is_dir() or inputs[0].suffix.lower() == ".txt"
+    return unique, batch
+
+
+def _expand(path: Path, suffixes: tuple[str, ...]) -> list[Path]:
+    if path.is_dir():
+        found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))
+        if not found:
+            raise ValueError(f"{path}: no photos in this folder (looked for {', '.join(suffixes)})")
+        return found
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such photo, folder or list")
+    return [path]
+
+
+def run_itm(args: argparse.Namespace) -> int:
+    import time
+
     from glowgan.checkpoint import load_generator
     from glowgan.cli.common import resolve_device
-    from glowgan.invert import InversionOptions, invert_photo, output_paths, preview_sheet, result_record
+    from glowgan.invert import InversionOptions, output_paths, perceptual_network
 
     fast = args.encoder is not None
     options = InversionOptions(
@@ -85,10 +138,15 @@ def run_itm(args: argparse.Namespace) -> int:
         estimate_crf=not args.fixed_crf,
         perceptual=args.loss,
         fit=args.fit,
+        wrap=args.wrap,
         seed=args.seed,
     )
-    paths = output_paths(args.out)
-    photo = hdrio.read_ldr(args.photo)
+    photos, batch = list_photos(args.photo)
+    if batch:
+        jobs = _batch_outputs(photos, args.out)
+    else:
+        jobs = [(photos[0], output_paths(args.out))]
+    started = time.perf_counter()
     device = resolve_device(args.device)
     generator, config = load_generator(args.ckpt, device=device)
     initial = None
@@ -96,23 +154,150 @@ def run_itm(args: argparse.Namespace) -> int:
         from glowgan.encoder import guesser, load_encoder
 
         initial = guesser(load_encoder(args.encoder, generator, device=device))
-    result = invert_photo(generator, config, photo, options=options, initial=initial)
+    network = perceptual_network(options.perceptual, generator)
+    loaded = dict(generator=generator, config=config, options=options, initial=initial, network=network, encoder=args.encoder, ckpt=args.ckpt)
+    load_seconds = time.perf_counter() - started
+    if not batch:
+        record = _invert_one(jobs[0][0], jobs[0][1], progress=True, **loaded)
+        camera = record["camera"]
+        print(
+            f"wrote {jobs[0][1]['hdr']} ({record['size'][0]}x{record['size'][1]}, {record['masked_fraction']:.1%} of pixels "
+            f"from the generator); exposure {camera['exposure_stops']:+.2f} stops, gamma {camera['gamma']:.3f}, "
+            f"beta {camera['beta']:.3f}; {sum(record['seconds'].values()):.1f} s"
+        )
+        return 0
+    return _run_batch(jobs, args.out, load_seconds=load_seconds, **loaded)
+
+
+def _batch_outputs(photos: list[Path], out: Path) -> list[tuple[Path, dict[str, Path]]]:
+    """``OUT/NAME.exr`` (and its companions) for each photo; two photos may not share a NAME."""
+    from glowgan import hdrio
+    from glowgan.invert import output_paths
+
+    if hdrio.is_hdr_path(out) or out.is_file():
+        raise ValueError(f"{out}: with several photos, a folder or a list, --out is a folder (e.g. --out results/)")
+    jobs, names = [], {}
+    for photo in photos:
+        if photo.stem == Path(SUMMARY_NAME).stem:
+            raise ValueError(f"{photo}: its record would overwrite the batch's {SUMMARY_NAME}; rename the photo")
+        if photo.stem in names:
+            raise ValueError(f"{names[photo.stem]} and {photo} would both write {out / photo.stem}.exr; rename one")
+        names[photo.stem] = photo
+        jobs.append((photo, output_paths(out / f"{photo.stem}.exr")))
+    return jobs
+
+
+def _invert_one(photo_path, paths, *, generator, config, options, initial, network, encoder, ckpt, progress) -> dict:
+    """Invert one photo and write its four files (the JSON last: its presence means complete)."""
+    import json
+    import os
+
+    from glowgan import hdrio
+    from glowgan.invert import invert_photo, preview_sheet, result_record
+
+    photo = hdrio.read_ldr(photo_path)
+    result = invert_photo(generator, config, photo, options=options, initial=initial, perceptual=network, progress=progress)
     preview = preview_sheet(photo, result)
     # the photo's path relative to the JSON, so a folder moved with its inputs still pairs them (glowgan view)
-    input_path = os.path.relpath(args.photo.resolve(), paths["json"].resolve().parent)
+    input_path = os.path.relpath(photo_path.resolve(), paths["json"].resolve().parent)
     record = result_record(result, input_path=input_path, options=options)
-    record["encoder"] = str(args.encoder) if fast else None
+    record["encoder"] = str(encoder) if encoder is not None else None
+    record["checkpoint"] = str(ckpt)
     hdrio.write_hdr(paths["hdr"], result.hdr)
     hdrio.write_ldr(paths["mask"], result.mask)
     hdrio.write_ldr(paths["preview"], preview)
-    hdrio.write_text(paths["json"], json.dumps(record, indent=2) + "\n")  # last: its presence means complete
-    camera = result.camera
-    print(
-        f"wrote {paths['hdr']} ({result.hdr.shape[1]}x{result.hdr.shape[0]}, {record['masked_fraction']:.1%} of pixels "
-        f"from the generator); exposure {camera['exposure_stops']:+.2f} stops, gamma {camera['gamma']:.3f}, "
-        f"beta {camera['beta']:.3f}; {sum(result.seconds.values()):.1f} s"
+    hdrio.write_text(paths["json"], json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def _done_before(paths: dict, options, encoder, ckpt) -> dict | None:
+    """The record of a photo whose four outputs exist, made with the same options, encoder and checkpoint."""
+    import json
+    from dataclasses import asdict
+
+    if not all(path.is_file() for path in paths.values()):
+        return None
+    try:
+        record = json.loads(paths["json"].read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    same = (
+        record.get("options") == json.loads(json.dumps(asdict(options)))
+        and record.get("encoder") == (str(encoder) if encoder is not None else None)
+        and record.get("checkpoint") == str(ckpt)
     )
-    return 0
+    return record if same else None
+
+
+def _run_batch(jobs, out: Path, *, load_seconds: float, **loaded) -> int:
+    """Invert every photo once (skipping those done before), keeping ``OUT/summary.json`` up to date."""
+    import sys
+    import time
+    from dataclasses import asdict
+
+    from tqdm import tqdm
+
+    summary: dict = {
+        "checkpoint": str(loaded["ckpt"]),
+        "encoder": str(loaded["encoder"]) if loaded["encoder"] is not None else None,
+        "options": asdict(loaded["options"]),
+        "load_seconds": load_seconds,
+        "photos": [],
+        "failed": [],
+    }
+    started = time.perf_counter()
+    inverted = 0
+    with tqdm(jobs, unit="photo", desc="itm") as bar:
+        for photo_path, paths in bar:
+            bar.set_postfix_str(photo_path.name)
+            outputs = {key: path.name for key, path in paths.items()}
+            record = _done_before(paths, loaded["options"], loaded["encoder"], loaded["ckpt"])
+            status = "skipped: done before"
+            if record is None:
+                try:
+                    record = _invert_one(photo_path, paths, progress=False, **loaded)
+                except Exception as error:  # noqa: BLE001 - one bad photo must not stop the batch; it is listed
+                    summary["failed"].append({"input": str(photo_path), "error": f"{type(error).__name__}: {error}"})
+                    _write_summary(out, summary, started, inverted)
+                    continue
+                status, inverted = "done", inverted + 1
+            summary["photos"].append(
+                {
+                    "input": str(photo_path),
+                    "status": status,
+                    "outputs": outputs,
+                    "seconds": sum(record["seconds"].values()),
+                    "final_latent_loss": record["final_latent_loss"],
+                    "final_tune_loss": record["final_tune_loss"],
+                    "camera": record["camera"],
+                }
+            )
+            _write_summary(out, summary, started, inverted)
+    path = _write_summary(out, summary, started, inverted)
+    skipped = len(summary["photos"]) - inverted
+    rate = summary["photos_per_minute"]
+    print(
+        f"{inverted} photos inverted, {skipped} skipped (done before), {len(summary['failed'])} failed"
+        + (f"; {rate:.2f} photos/min" if rate is not None else "")
+        + f"; summary: {path}"
+    )
+    for failure in summary["failed"]:
+        print(f"failed: {failure['input']}: {failure['error']}", file=sys.stderr)
+    return 1 if summary["failed"] else 0
+
+
+def _write_summary(out: Path, summary: dict, started: float, inverted: int) -> Path:
+    import json
+    import time
+
+    from glowgan import hdrio
+
+    minutes = (time.perf_counter() - started) / 60
+    summary["inverted"] = inverted
+    summary["photos_per_minute"] = inverted / minutes if inverted and minutes > 0 else None
+    path = out / SUMMARY_NAME
+    hdrio.write_text(path, json.dumps(summary, indent=2) + "\n")
+    return path
 
 
 def run_itm_encoder(args: argparse.Namespace) -> int:

@@ -7,6 +7,8 @@
 - :mod:`~glowgan.metrics.swd`: sliced Wasserstein distance on Laplacian-pyramid patches (Karras et al. 2018)
   between image sets, in PU21 space or as LDR photos at fixed exposures, and its real-vs-real floor.
 - :mod:`~glowgan.metrics.fid`: FID and KID on Inception-v3 features (optional weights package).
+- :mod:`~glowgan.metrics.light`: the light a reconstruction restores, in stops: the energy of the clipped
+  region, and the diffuse irradiance of a panorama at the 6 axis normals.
 
 Submodules are imported explicitly (``from glowgan.metrics.swd import swd``) so that importing the
 leaf ``dynamic_range`` pulls in nothing else.

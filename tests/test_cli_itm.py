@@ -1,0 +1,116 @@
+"""`glowgan itm` on several photos, a folder or a list: one load, resumable, one summary, failures listed."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from glowgan import hdrio
+from glowgan.checkpoint import build_generator, save_checkpoint
+from glowgan.cli import main
+from glowgan.config import load_config
+
+TINY = ["model.resolution=[16, 32]", "model.z_dim=8", "model.w_dim=8", "model.g_channel_base=64", "model.g_channel_max=8"]
+QUICK = ["--steps", "3", "--tune-steps", "1", "--loss", "pixel"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    config = load_config(preset="cpu-32x64", overrides=TINY)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("ckpt") / "g.pt"
+    save_checkpoint(path, {"config": config.to_dict(), "G_ema": build_generator(config).state_dict()})
+    return path
+
+
+def _photos(folder, count):
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        photo = rng.uniform(0.1, 0.9, (16, 24, 3)).astype(np.float32)
+        photo[4:8, 10:16] = 1.0
+        hdrio.write_ldr(folder / f"p{index}.png", photo)
+    return folder
+
+
+def test_a_folder_is_inverted_once_and_resumed(checkpoint, tmp_path, capsys, monkeypatch):
+    photos = _photos(tmp_path / "photos", 3)
+    (photos / "notes.txt").write_text("not a photo\n")  # ignored: not an image
+    out = tmp_path / "out"
+    loads = []
+    import glowgan.checkpoint
+
+    real_load = glowgan.checkpoint.load_generator
+    monkeypatch.setattr(glowgan.checkpoint, "load_generator", lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    assert main(["itm", str(photos), "--ckpt", str(checkpoint), "--out", str(out), *QUICK]) == 0
+    assert len(loads) == 1  # the generator is loaded once for the batch
+    assert "3 photos inverted, 0 skipped" in capsys.readouterr().out
+    for name in ("p0", "p1", "p2"):
+        assert hdrio.read_hdr(out / f"{name}.exr").shape == (16, 24, 3)
+        assert {"camera", "final_tune_loss"} <= set(json.loads((out / f"{name}.json").read_text()))
+        assert (out / f"{name}.mask.png").is_file() and (out / f"{name}.preview.png").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert [photo["status"] for photo in summary["photos"]] == ["done"] * 3 and summary["failed"] == []
+    first = summary["photos"][0]
+    assert first["outputs"]["hdr"] == "p0.exr" and first["seconds"] > 0 and {"exposure_stops", "gamma"} <= set(first["camera"])
+    assert first["final_latent_loss"] is not None and summary["photos_per_minute"] > 0
+
+    (out / "p1.preview.png").unlink()  # an incomplete photo is done again, complete ones are skipped
+    before = (out / "p0.exr").stat().st_mtime_ns
+    assert main(["itm", str(photos), "--ckpt", str(checkpoint), "--out", str(out), *QUICK]) == 0
+    assert "1 photos inverted, 2 skipped" in capsys.readouterr().out
+    assert (out / "p0.exr").stat().st_mtime_ns == before and (out / "p1.preview.png").is_file()
+    statuses = [photo["status"] for photo in json.loads((out / "summary.json").read_text())["photos"]]
+    assert statuses == ["skipped: done before", "done", "skipped: done before"]
+    # other settings: nothing counts as done
+    assert main(["itm", str(photos), "--ckpt", str(checkpoint), "--out", str(out), *QUICK, "--seed", "1"]) == 0
+    assert "3 photos inverted, 0 skipped" in capsys.readouterr().out
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_a_list_and_several_files_with_a_failure_that_does_not_stop_the_batch(checkpoint, tmp_path, capsys):
+    photos = _photos(tmp_path / "photos", 2)
+    (photos / "broken.png").write_bytes(b"not a png")
+    listing = tmp_path / "list.txt"
+    listing.write_text("# photos\nphotos/p0.png\n\nphotos/broken.png\nphotos/p1.png\n")
+    out = tmp_path / "out"
+    assert main(["itm", str(listing), "--ckpt", str(checkpoint), "--out", str(out), *QUICK]) == 1
+    captured = capsys.readouterr()
+    assert "2 photos inverted, 0 skipped" in captured.out and "1 failed" in captured.out and "broken.png" in captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert [photo["input"].rsplit("/", 1)[-1] for photo in summary["photos"]] == ["p0.png", "p1.png"]
+    assert summary["failed"][0]["input"].endswith("broken.png") and summary["failed"][0]["error"]
+    assert not (out / "broken.exr").exists()
+    two = tmp_path / "two"
+    assert main(["itm", str(photos / "p0.png"), str(photos / "p1.png"), "--ckpt", str(checkpoint), "--out", str(two), *QUICK]) == 0
+    assert (two / "p0.exr").is_file() and (two / "p1.exr").is_file() and (two / "summary.json").is_file()
+
+
+def test_batch_errors_are_one_clear_line(checkpoint, tmp_path, capsys):
+    photos = _photos(tmp_path / "photos", 1)
+    (tmp_path / "other").mkdir()
+    hdrio.write_ldr(tmp_path / "other" / "p0.jpg", np.full((16, 24, 3), 0.5, np.float32))
+    (tmp_path / "empty").mkdir()
+    hdrio.write_ldr(tmp_path / "summary.png", np.full((16, 24, 3), 0.5, np.float32))
+    cases = [
+        ([str(photos), "--out", str(tmp_path / "x.exr")], "--out is a folder"),
+        ([str(photos), str(tmp_path / "other"), "--out", str(tmp_path / "o")], "would both write"),
+        ([str(tmp_path / "empty"), "--out", str(tmp_path / "o")], "no photos"),
+        ([str(tmp_path / "missing.jpg"), "--out", str(tmp_path / "o.exr")], "missing.jpg"),
+        ([str(tmp_path / "summary.png"), str(photos / "p0.png"), "--out", str(tmp_path / "o")], "overwrite"),
+    ]
+    for extra, message in cases:
+        assert main(["itm", *extra, "--ckpt", str(checkpoint), *QUICK]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_single_photo_mode_is_unchanged_and_records_the_wrap(checkpoint, tmp_path, capsys):
+    photo = _photos(tmp_path, 1) / "p0.png"
+    out = tmp_path / "r" / "p.exr"
+    assert main(["itm", str(photo), "--ckpt", str(checkpoint), "--out", str(out), *QUICK, "--wrap"]) == 0
+    assert "exposure" in capsys.readouterr().out
+    assert sorted(p.name for p in out.parent.iterdir()) == ["p.exr", "p.json", "p.mask.png", "p.preview.png"]
+    record = json.loads((tmp_path / "r" / "p.json").read_text())
+    assert record["wrap"] is True and record["options"]["wrap"] is True
+    assert main(["itm", str(photo), "--ckpt", str(checkpoint), "--out", str(out), *QUICK]) == 0
+    assert json.loads((tmp_path / "r" / "p.json").read_text())["wrap"] is False  # a 3:2 photo: no wrap by default
