@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from glowgan.data import sky, world
+from glowgan.data import procedural, sky, sky_v1, world
 from glowgan.metrics.dynamic_range import dynamic_range_stops, luminance
 
 FAMILIES = world.FAMILIES
@@ -141,7 +141,7 @@ def test_sun_energy_is_kept_at_low_resolution(version):
 
 def _sunny(seed: int, version: int) -> bool:
     if version == 1:
-        params = world._draw_sky(np.random.default_rng(seed))
+        params = sky_v1.draw_sky(np.random.default_rng(seed))
         return params["sun_el"] > 0.2 and params["cover"] == 0.0
     params = sky.draw_sky(np.random.default_rng(seed))  # version 2: a low sun in haze is dim and red
     return params["sun_el"] > 0.2 and params["cover"] == 0.0 and params["turbidity"] < 5.0
@@ -258,7 +258,7 @@ def _render_v2(params: list[dict], height: int, width: int) -> np.ndarray:
     return hdr.permute(0, 2, 3, 1).numpy()
 
 
-_FLAT_HORIZON = {"horizon_base": -0.05, "horizon_amp": np.zeros(world._HORIZON_HARMONICS)}
+_FLAT_HORIZON = {"horizon_base": -0.05, "horizon_amp": np.zeros(procedural.HORIZON_HARMONICS)}
 
 
 def _perez(theta: float, gamma: float, coefficients) -> float:

@@ -1,7 +1,7 @@
 """Version 2 of the ``sky`` family: a physically based clear sky, sun, clouds, haze and ground.
 
 :func:`glowgan.data.world.render_scenes` renders ``sky`` with this module for ``version=2`` (the
-default); version 1 (an analytic gradient, a disk and blob clouds) stays in :mod:`glowgan.data.world`,
+default); version 1 (an analytic gradient, a disk and blob clouds) stays in :mod:`glowgan.data.sky_v1`,
 unchanged, so older sets remain reproducible. The conventions are those of the world module's
 docstring: ``[N, 3, H, W]`` linear radiance >= 0 in scene units, equirectangular geometry, image ``i``
 a deterministic function of its seed, everything a function of the view direction (the panorama wraps
@@ -71,23 +71,25 @@ from typing import Any
 import numpy as np
 import torch
 
-from glowgan.data.world import (
-    _FOREST_ALBEDO,
-    _GROUND_ALBEDOS,
-    _HORIZON_HARMONICS,
-    _NOISE_CELLS_PER_PIXEL,
-    _NOISE_TABLE_SIZE,
-    _PIXEL_SIGMA,
+from glowgan.data.procedural import (
+    FOREST_ALBEDO,
+    GROUND_ALBEDOS,
+    HORIZON_HARMONICS,
     MAX_OCTAVES,
-    _colour,
-    _fbm,
-    _gaussian_lobe,
-    _log_uniform,
-    _mix,
-    _per_image,
-    _rotate2d,
-    _smoothstep,
+    NOISE_CELLS_PER_PIXEL,
+    NOISE_TABLE_SIZE,
+    PIXEL_SIGMA,
+    colour,
+    fbm,
+    gaussian_lobe,
+    log_uniform,
+    mix,
+    per_image,
+    rgb,
+    rotate2d,
+    smoothstep,
 )
+from glowgan.metrics.dynamic_range import REC709_WEIGHTS
 
 _DEG = math.pi / 180.0
 
@@ -98,7 +100,6 @@ _KCD_TO_UNITS = 1e3 / _CD_PER_UNIT  # Preetham's luminances are in kcd/m^2
 _XYZ_TO_RGB = torch.tensor(
     [[3.2404542, -1.5371385, -0.4985314], [-0.9692660, 1.8760108, 0.0415560], [0.0556434, -0.2040259, 1.0572252]]
 )
-_LUMA = np.array([0.2126, 0.7152, 0.0722])  # Rec. 709 luminance weights
 # Dominant wavelengths of the Rec. 709 primaries, in micrometres: where the sun's spectrum is sampled.
 _WAVELENGTHS_UM = np.array([0.612, 0.549, 0.465])
 
@@ -178,7 +179,7 @@ def _limb_mean() -> np.ndarray:
 def _sun_colour() -> np.ndarray:
     """Linear Rec. 709 colour of the sun outside the atmosphere, unit luminance: Planck at T_eff over D65."""
     colour = _planck_ratio(np.full(3, _SUN_T_EFF), _D65_CCT, _WAVELENGTHS_UM)
-    return colour / float(colour @ _LUMA)
+    return colour / float(colour @ REC709_WEIGHTS)
 
 
 _LIMB_MEAN = _limb_mean()  # about (0.80, 0.78, 0.75): the disk's mean radiance over its centre's
@@ -186,10 +187,6 @@ _LIMB_EDGE = _planck_ratio(  # about (0.37, 0.33, 0.27): the limb's radiance ove
     _SUN_T_EFF * _eddington_temperature(0.0), _SUN_T_EFF * _eddington_temperature(1.0), _WAVELENGTHS_UM
 )
 _SUN_COLOUR = _sun_colour()  # about (1.05, 1.00, 0.91): slightly warmer than D65
-
-
-def _rgb(values: np.ndarray) -> torch.Tensor:
-    return torch.tensor(values, dtype=torch.float32).reshape(1, 3, 1, 1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -206,31 +203,31 @@ def draw_sky(rng: np.random.Generator) -> dict[str, Any]:
         sun_el = (0.5 + 69.5 * rng.random() ** 1.4) * _DEG
     clear = rng.random() < 0.25
     cover = 0.0 if clear else float(rng.uniform(0.05, 1.0) ** 1.6)
-    harmonics = np.arange(1, _HORIZON_HARMONICS + 1)
-    mountain_amp = _log_uniform(rng, 0.01, 0.2)
+    harmonics = np.arange(1, HORIZON_HARMONICS + 1)
+    mountain_amp = log_uniform(rng, 0.01, 0.2)
     return {
         "sun_az": rng.uniform(-math.pi, math.pi),
         "sun_el": sun_el,
         "turbidity": 2.0 + 7.0 * rng.random() ** 2,  # 2 very clear ... 9 hazy; most skies 2-4
         "cover": cover,
         "cloud_soft": rng.uniform(0.2, 0.7),
-        "cloud_scale": _log_uniform(rng, 1.0, 4.0),  # lattice cells per cloud height
-        "cloud_tau": _log_uniform(rng, 3.0, 60.0),  # vertical optical depth of the thickest parts
+        "cloud_scale": log_uniform(rng, 1.0, 4.0),  # lattice cells per cloud height
+        "cloud_tau": log_uniform(rng, 3.0, 60.0),  # vertical optical depth of the thickest parts
         "cloud_g": rng.uniform(0.75, 0.9),  # Henyey-Greenstein asymmetry of cloud droplets
-        "cloud_height": _log_uniform(rng, 1.0, 8.0),  # km above the camera
+        "cloud_height": log_uniform(rng, 1.0, 8.0),  # km above the camera
         "cloud_angle": rng.uniform(0.0, 2.0 * math.pi),
-        "cloud_offset": rng.uniform(0.0, _NOISE_TABLE_SIZE, size=2),
-        "camera_height": _log_uniform(rng, 1.5, 300.0) * 1e-3,  # km
-        "ground_albedo": _GROUND_ALBEDOS[rng.integers(len(_GROUND_ALBEDOS))] * rng.uniform(0.7, 1.3, size=3),
-        "ground_scale": _log_uniform(rng, 4.0, 16.0),  # lattice cells per camera height
-        "ground_offset": rng.uniform(0.0, _NOISE_TABLE_SIZE, size=2),
+        "cloud_offset": rng.uniform(0.0, NOISE_TABLE_SIZE, size=2),
+        "camera_height": log_uniform(rng, 1.5, 300.0) * 1e-3,  # km
+        "ground_albedo": GROUND_ALBEDOS[rng.integers(len(GROUND_ALBEDOS))] * rng.uniform(0.7, 1.3, size=3),
+        "ground_scale": log_uniform(rng, 4.0, 16.0),  # lattice cells per camera height
+        "ground_offset": rng.uniform(0.0, NOISE_TABLE_SIZE, size=2),
         "forest": rng.uniform(-0.6, 0.5),  # threshold of woods / rocks in shade; higher: fewer
-        "forest_albedo": _FOREST_ALBEDO * rng.uniform(0.5, 1.5) * rng.uniform(0.8, 1.2, size=3),
+        "forest_albedo": FOREST_ALBEDO * rng.uniform(0.5, 1.5) * rng.uniform(0.8, 1.2, size=3),
         "forest_shade": rng.uniform(0.15, 0.6),  # sky light under the canopy / in the open
         "horizon_base": rng.uniform(-0.03, 0.04),
-        "horizon_amp": mountain_amp * harmonics**-1.2 * rng.standard_normal(_HORIZON_HARMONICS),
-        "horizon_phase": rng.uniform(0.0, 2.0 * math.pi, size=_HORIZON_HARMONICS),
-        "mountain_distance": _log_uniform(rng, 2.0, 60.0),  # km
+        "horizon_amp": mountain_amp * harmonics**-1.2 * rng.standard_normal(HORIZON_HARMONICS),
+        "horizon_phase": rng.uniform(0.0, 2.0 * math.pi, size=HORIZON_HARMONICS),
+        "mountain_distance": log_uniform(rng, 2.0, 60.0),  # km
         "mountain_albedo": rng.uniform(0.05, 0.25) * rng.uniform(0.85, 1.15, size=3),
     }
 
@@ -270,14 +267,14 @@ class _Atmosphere:
         zenith_x = torch.einsum("ni,ij,nj->n", t_powers, torch.tensor(_ZENITH_X, dtype=torch.float32), s_powers)
         zenith_yc = torch.einsum("ni,ij,nj->n", t_powers, torch.tensor(_ZENITH_Y, dtype=torch.float32), s_powers)
         self.zenith = torch.stack((zenith_y, zenith_x, zenith_yc), dim=1).reshape(n, 3, 1, 1)
-        self.perez_zenith = self._perez(torch.ones(1, 1, 1, 1), _per_image(theta_s).unsqueeze(1))  # F(0, theta_s)
+        self.perez_zenith = self._perez(torch.ones(1, 1, 1, 1), per_image(theta_s).unsqueeze(1))  # F(0, theta_s)
         twilight = torch.exp(self.sun_el.clamp(max=0.0) / _TWILIGHT_SCALE)
-        self.sky_scale = _per_image(twilight * _KCD_TO_UNITS).unsqueeze(1)  # [N, 1, 1, 1]
+        self.sky_scale = per_image(twilight * _KCD_TO_UNITS).unsqueeze(1)  # [N, 1, 1, 1]
 
         # Direct sun at the ground: mean disk radiance per channel [N, 3] (0 once it has set).
         self.transmittance = self.sun_transmittance(turbidity, self.sun_el, torch.zeros(n))  # [N, 3]
-        self.sun_radiance = _SUN_LUMINANCE * _rgb(_SUN_COLOUR).reshape(1, 3) * self.transmittance
-        visible = _smoothstep(-SUN_RADIUS, SUN_RADIUS, self.sun_el)  # the disk sinks below the horizon
+        self.sun_radiance = _SUN_LUMINANCE * rgb(_SUN_COLOUR).reshape(1, 3) * self.transmittance
+        visible = smoothstep(-SUN_RADIUS, SUN_RADIUS, self.sun_el)  # the disk sinks below the horizon
         self.sun_irradiance = self.sun_radiance * _SUN_SOLID_ANGLE * visible[:, None]  # normal incidence
         self.aureole = (0.01 * (turbidity - 1.0)).clamp(0.01, 0.08)  # aureole energy / disk energy
 
@@ -327,7 +324,7 @@ class _Atmosphere:
 
     def sun_angle(self, dx, dy, dz) -> torch.Tensor:
         """Angle between view directions ``[., H, W]`` and the (clamped) sun, ``[N, H, W]``."""
-        sx, sy, sz = (_per_image(v) for v in self.sun_dir)
+        sx, sy, sz = (per_image(v) for v in self.sun_dir)
         chord = torch.sqrt((dx - sx) ** 2 + (dy - sy) ** 2 + (dz - sz) ** 2)
         return 2.0 * torch.asin((0.5 * chord).clamp(max=1.0))
 
@@ -339,8 +336,8 @@ class _Atmosphere:
         big_y, x, y = (self.zenith * ratio).unbind(dim=1)  # each [N, H, W]
         y = y.clamp_min(1e-4)
         xyz = torch.stack((x / y * big_y, big_y, (1.0 - x - y) / y * big_y), dim=1)
-        rgb = torch.einsum("ij,njhw->nihw", _XYZ_TO_RGB, xyz)
-        return rgb.clamp_min(0.0) * self.sky_scale
+        radiance = torch.einsum("ij,njhw->nihw", _XYZ_TO_RGB, xyz)
+        return radiance.clamp_min(0.0) * self.sky_scale
 
 
 # --------------------------------------------------------------------------------------------------
@@ -352,17 +349,17 @@ def _cloud_depth(
     p: dict[str, torch.Tensor], u: torch.Tensor, v: torch.Tensor, cells_per_pixel, octaves: int
 ) -> torch.Tensor:
     """Vertical optical depth of the cloud layer at (unrotated) plane coordinates ``u, v`` (lattice cells)."""
-    cu, cv = _rotate2d(p["cloud_angle"], u, v)
+    cu, cv = rotate2d(p["cloud_angle"], u, v)
     off = p["cloud_offset"]
-    fbm = _fbm(
-        cu + _per_image(off[:, 0]), cv + _per_image(off[:, 1]), cells_per_pixel=cells_per_pixel, octaves=octaves
+    noise = fbm(
+        cu + per_image(off[:, 0]), cv + per_image(off[:, 1]), cells_per_pixel=cells_per_pixel, octaves=octaves
     )
-    cover = _per_image(p["cover"])
+    cover = per_image(p["cover"])
     threshold = 1.0 - 2.2 * cover
-    soft = _per_image(p["cloud_soft"])
-    density = _smoothstep(threshold, threshold + soft, fbm) * (cover > 0)
-    core = ((fbm - threshold) / (2.0 * soft + 0.5)).clamp(0.0, 1.0)
-    return _per_image(p["cloud_tau"]) * density * (0.1 + 0.9 * core)
+    soft = per_image(p["cloud_soft"])
+    density = smoothstep(threshold, threshold + soft, noise) * (cover > 0)
+    core = ((noise - threshold) / (2.0 * soft + 0.5)).clamp(0.0, 1.0)
+    return per_image(p["cloud_tau"]) * density * (0.1 + 0.9 * core)
 
 
 def _henyey_greenstein(cos_angle: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
@@ -382,12 +379,12 @@ class _Sky:
         shift = (0.25 * p["cloud_scale"] * torch.cos(atmosphere.sun_el) / sy.clamp_min(0.1)).clamp(
             max=_CLOUD_SHIFT_MAX
         )
-        self.shift = (_per_image(shift * sx / horizontal), _per_image(shift * sz / horizontal))
+        self.shift = (per_image(shift * sx / horizontal), per_image(shift * sz / horizontal))
         # Sunlight at cloud level: clouds see the sun until it is sqrt(2 h / R) below the horizon.
         dip = torch.sqrt(2.0 * p["cloud_height"] / _EARTH_RADIUS_KM)
-        lit = _smoothstep(-dip - SUN_RADIUS, -dip + SUN_RADIUS, atmosphere.sun_el)
+        lit = smoothstep(-dip - SUN_RADIUS, -dip + SUN_RADIUS, atmosphere.sun_el)
         sun_at_clouds = _Atmosphere.sun_transmittance(p["turbidity"], atmosphere.sun_el, p["cloud_height"])
-        self.cloud_sun = _SUN_LUMINANCE * _SUN_SOLID_ANGLE * _rgb(_SUN_COLOUR).reshape(1, 3) * sun_at_clouds
+        self.cloud_sun = _SUN_LUMINANCE * _SUN_SOLID_ANGLE * rgb(_SUN_COLOUR).reshape(1, 3) * sun_at_clouds
         self.cloud_sun = self.cloud_sun * lit[:, None]  # [N, 3] irradiance at normal incidence
         self.ambient = torch.zeros(n, 3)  # clear-sky radiance averaged over the dome, set by the caller
 
@@ -398,44 +395,44 @@ class _Sky:
         gamma = atm.sun_angle(dx, dy, dz)
         sky = atm.clear_sky(dy, gamma)
         plane = 1.0 / (dy + _CLOUD_EPS).clamp_min(_CLOUD_EPS * 0.5)
-        scale = _per_image(p["cloud_scale"])
+        scale = per_image(p["cloud_scale"])
         u, v = dx * plane * scale, dz * plane * scale
         cells_per_pixel = scale * plane**2 * pixel
-        fade = _smoothstep(0.0, 0.08, dy)
+        fade = smoothstep(0.0, 0.08, dy)
         depth = _cloud_depth(p, u, v, cells_per_pixel, MAX_OCTAVES) * fade
         toward_sun = _cloud_depth(p, u + self.shift[0], v + self.shift[1], cells_per_pixel, 3) * fade
         slant = 1.15 / (dy.clamp_min(0.0) + 0.15)  # longer paths through the layer towards the horizon
         view_depth = depth * slant
-        g = _per_image(p["cloud_g"])
+        g = per_image(p["cloud_g"])
         a = 0.75 * (1.0 - g) * depth
         reflect, transmit = a / (1.0 + a), 1.0 / (1.0 + a)
         shade = torch.exp(-(1.0 - g) * toward_sun)  # sunlight reaching this point through the cloud nearer the sun
-        sun_up = _per_image(torch.sin(atm.sun_el).clamp_min(0.0))
-        rough = _per_image(_CLOUD_ROUGHNESS * torch.cos(atm.sun_el))
+        sun_up = per_image(torch.sin(atm.sun_el).clamp_min(0.0))
+        rough = per_image(_CLOUD_ROUGHNESS * torch.cos(atm.sun_el))
         cos_gamma = torch.cos(gamma)
-        side = 1.0 - _smoothstep(0.0, 0.5, dy)  # towards the horizon we see the clouds' sides ...
+        side = 1.0 - smoothstep(0.0, 0.5, dy)  # towards the horizon we see the clouds' sides ...
         facing = 0.5 * (1.0 - cos_gamma)  # ... lit when the sun is behind us
         direct = (sun_up * transmit + (rough + side * facing) * reflect) * shade / math.pi
         ambient = 0.3 + 0.7 * transmit
         opacity = 1.0 - torch.exp(-view_depth)
         silver = _henyey_greenstein(cos_gamma, g) * view_depth * torch.exp(-view_depth) * shade
-        cloud_light = _colour(self.cloud_sun) * (opacity * direct + silver).unsqueeze(1) + _colour(
+        cloud_light = colour(self.cloud_sun) * (opacity * direct + silver).unsqueeze(1) + colour(
             self.ambient
         ) * (opacity * ambient).unsqueeze(1)
         # Far clouds are seen through haze and fade into the clear sky.
-        distance = _per_image(p["cloud_height"]) * plane
-        seen = torch.exp(-distance / (_CLOUD_HAZE_FACTOR * _per_image(atm.visibility)))
+        distance = per_image(p["cloud_height"]) * plane
+        seen = torch.exp(-distance / (_CLOUD_HAZE_FACTOR * per_image(atm.visibility)))
         cloudy = sky * (1.0 - opacity).unsqueeze(1) + cloud_light
         transmittance = 1.0 - seen * opacity
-        return _mix(sky, cloudy, seen.unsqueeze(1)), transmittance, sky
+        return mix(sky, cloudy, seen.unsqueeze(1)), transmittance, sky
 
 
 @lru_cache(maxsize=1)
 def _patch_std() -> float:
     """Standard deviation of the 3-octave noise of the ground's patches (sampled over one lattice period)."""
-    grid = torch.arange(0.0, _NOISE_TABLE_SIZE, 0.25)
+    grid = torch.arange(0.0, NOISE_TABLE_SIZE, 0.25)
     x, y = torch.meshgrid(grid, grid + 0.125, indexing="ij")
-    return float(_fbm(x, y, cells_per_pixel=0.0, octaves=3).std())
+    return float(fbm(x, y, cells_per_pixel=0.0, octaves=3).std())
 
 
 def _dome_grid() -> tuple[torch.Tensor, ...]:
@@ -491,9 +488,9 @@ def render_sky(p: dict[str, torch.Tensor], height: int, width: int) -> torch.Ten
 
     # The silhouette of the land (mountains, tree lines): a Fourier series in azimuth, so seamless.
     az_all = (2.0 * math.pi * (torch.arange(width) + 0.5) / width - math.pi).reshape(1, 1, width)
-    k = torch.arange(1, _HORIZON_HARMONICS + 1, dtype=torch.float32).reshape(1, -1, 1)
+    k = torch.arange(1, HORIZON_HARMONICS + 1, dtype=torch.float32).reshape(1, -1, 1)
     band_limit = (k <= width / 4).float()
-    ridge = _per_image(p["horizon_base"]).squeeze(-1) + (
+    ridge = per_image(p["horizon_base"]).squeeze(-1) + (
         band_limit * p["horizon_amp"].unsqueeze(-1) * torch.sin(k * az_all + p["horizon_phase"].unsqueeze(-1))
     ).sum(dim=1)  # [N, W], elevation of the silhouette
     ridge = ridge.unsqueeze(1)  # [N, 1, W]
@@ -511,7 +508,7 @@ def render_sky(p: dict[str, torch.Tensor], height: int, width: int) -> torch.Ten
         )
     el = el_rows.reshape(1, height, 1)
     coverage = ((ridge - el) / row_height + 0.5).clamp(0.0, 1.0).unsqueeze(1)  # [N, 1, H, W], ground fraction
-    return torch.where(coverage >= 1.0, ground, torch.where(coverage <= 0.0, sky, _mix(sky, ground, coverage)))
+    return torch.where(coverage >= 1.0, ground, torch.where(coverage <= 0.0, sky, mix(sky, ground, coverage)))
 
 
 def _render_dome(atm: _Atmosphere, dome: _Sky, rows, height: int, width: int, pixel: float) -> torch.Tensor:
@@ -519,14 +516,14 @@ def _render_dome(atm: _Atmosphere, dome: _Sky, rows, height: int, width: int, pi
     _, _, dx, dy, dz = _directions(rows, height, width)
     sky, transmittance, _ = dome(dx, dy, dz, pixel)
     # Sun: limb-darkened disk and aureole, pixel-filtered, energy-conserving; dimmed by the clouds.
-    sx, sy, sz = (_per_image(v) for v in atm.true_sun_dir)
+    sx, sy, sz = (per_image(v) for v in atm.true_sun_dir)
     chord = torch.sqrt((dx - sx) ** 2 + (dy - sy) ** 2 + (dz - sz) ** 2)
     theta = 2.0 * torch.asin((0.5 * chord).clamp(max=1.0))  # [N, R, W], angle to the true sun
     disk_energy = atm.sun_irradiance  # [N, 3] = mean radiance x solid angle
     sun = _sun_disk(theta, pixel, disk_energy)
     for width_k in _AUREOLE_WIDTHS:
         lobe_energy = 0.5 * atm.aureole[:, None] * disk_energy
-        sun = sun + _gaussian_lobe(theta.unsqueeze(1), torch.tensor(width_k), pixel, _colour(lobe_energy))
+        sun = sun + gaussian_lobe(theta.unsqueeze(1), torch.tensor(width_k), pixel, colour(lobe_energy))
     return sky + sun * transmittance.unsqueeze(1)
 
 
@@ -544,16 +541,16 @@ def _render_ground(
 ) -> torch.Tensor:
     """The land in image ``rows``: the ground plane below the horizon, mountains above it, ``[N, 3, R, W]``."""
     el, az, dx, dy, dz = _directions(rows, height, width)
-    sx, sy, sz = (_per_image(v) for v in atm.true_sun_dir)
+    sx, sy, sz = (per_image(v) for v in atm.true_sun_dir)
     sun_up = sy.clamp_min(0.0)  # [N, 1, 1]
 
     # Light on the ground: the sun (through the clouds' shadows) and the sky dome.
-    camera_h = _per_image(p["camera_height"])
+    camera_h = per_image(p["camera_height"])
     horizon_eps = torch.sqrt(camera_h / (2.0 * _EARTH_RADIUS_KM))  # ground distance tops out at sqrt(2 R h)
     below = (-dy).clamp_min(0.0) + horizon_eps  # [N, R, W]
     reach = 1.0 / below  # ground distance in camera heights
-    cloud_h = _per_image(p["cloud_height"])
-    scale = _per_image(p["cloud_scale"])
+    cloud_h = per_image(p["cloud_height"])
+    scale = per_image(p["cloud_scale"])
     to_plane = (camera_h / cloud_h) * reach  # ground point, in cloud heights from the camera
     sun_plane = 1.0 / (sy + _CLOUD_EPS).clamp_min(_CLOUD_EPS * 0.5)  # where the sun's ray meets the cloud plane
     shadow_u = (dx * to_plane + sx * sun_plane) * scale
@@ -561,63 +558,63 @@ def _render_ground(
     shadow_cpp = scale * (camera_h / cloud_h) * reach**2 * pixel
     shadow_depth = _cloud_depth(p, shadow_u, shadow_v, shadow_cpp, 2)
     shadow = torch.exp(-shadow_depth / sun_up.clamp_min(0.1))
-    direct = _colour(atm.sun_irradiance * (1.0 + atm.aureole[:, None])) * (sun_up * shadow).unsqueeze(1)
-    ambient = _colour(sky_irradiance)
+    direct = colour(atm.sun_irradiance * (1.0 + atm.aureole[:, None])) * (sun_up * shadow).unsqueeze(1)
+    ambient = colour(sky_irradiance)
 
     # Textures: ground-plane noise below the horizon, (azimuth, elevation) noise on the mountains above it.
-    gscale = _per_image(p["ground_scale"])
+    gscale = per_image(p["ground_scale"])
     goff = p["ground_offset"]
-    cells_per_radian = _NOISE_TABLE_SIZE / (2.0 * math.pi)  # one lattice period per turn: seamless in azimuth
+    cells_per_radian = NOISE_TABLE_SIZE / (2.0 * math.pi)  # one lattice period per turn: seamless in azimuth
     above = dy > 0
-    tex_u = torch.where(above, az * 4.0 * cells_per_radian, dx * reach * gscale) + _per_image(goff[:, 0])
-    tex_v = torch.where(above, el * 8.0 * cells_per_radian, dz * reach * gscale) + _per_image(goff[:, 1])
+    tex_u = torch.where(above, az * 4.0 * cells_per_radian, dx * reach * gscale) + per_image(goff[:, 0])
+    tex_v = torch.where(above, el * 8.0 * cells_per_radian, dz * reach * gscale) + per_image(goff[:, 1])
     tex_cpp = torch.where(above, 8.0 * cells_per_radian * pixel, gscale * reach**2 * pixel)
-    tex = _fbm(tex_u, tex_v, cells_per_pixel=tex_cpp, octaves=4)
+    tex = fbm(tex_u, tex_v, cells_per_pixel=tex_cpp, octaves=4)
     ground_u, ground_v = dx * reach * gscale, dz * reach * gscale
     patch_cpp = 0.37 * gscale * reach**2 * pixel
-    patches = _fbm(0.37 * ground_v + 5.0, 0.37 * ground_u + 3.0, cells_per_pixel=patch_cpp, octaves=3)
+    patches = fbm(0.37 * ground_v + 5.0, 0.37 * ground_u + 3.0, cells_per_pixel=patch_cpp, octaves=3)
     # Far away the patches' noise is band-limited to its mean; their coverage tends to its expected value.
-    threshold = _per_image(p["forest"]) + 0.2
+    threshold = per_image(p["forest"]) + 0.2
     expected = 0.5 * torch.erfc(threshold / (math.sqrt(2.0) * _patch_std()))
-    resolved = (2.0 - patch_cpp / _NOISE_CELLS_PER_PIXEL).clamp(0.0, 1.0)
-    forest = _mix(expected, _smoothstep(threshold - 0.2, threshold + 0.2, patches), resolved)
-    open_ground = _colour(p["ground_albedo"]) * (ambient + direct) * torch.exp(0.35 * tex).unsqueeze(1)
+    resolved = (2.0 - patch_cpp / NOISE_CELLS_PER_PIXEL).clamp(0.0, 1.0)
+    forest = mix(expected, smoothstep(threshold - 0.2, threshold + 0.2, patches), resolved)
+    open_ground = colour(p["ground_albedo"]) * (ambient + direct) * torch.exp(0.35 * tex).unsqueeze(1)
     woods = (
-        _colour(p["forest_albedo"])
+        colour(p["forest_albedo"])
         * ambient
-        * (_per_image(p["forest_shade"]) * torch.exp(0.7 * tex)).unsqueeze(1)
+        * (per_image(p["forest_shade"]) * torch.exp(0.7 * tex)).unsqueeze(1)
     )
-    surface = _mix(open_ground, woods, forest.unsqueeze(1)) / math.pi
+    surface = mix(open_ground, woods, forest.unsqueeze(1)) / math.pi
 
     # Aerial perspective: the clear horizon sky (at the view's angle to the sun), dimmed where clouds shade the air.
-    haze = atm.clear_sky(dy.clamp(max=0.0), atm.sun_angle(dx, dy, dz)) * _colour(haze_light)
-    visibility = _per_image(atm.visibility)
+    haze = atm.clear_sky(dy.clamp(max=0.0), atm.sun_angle(dx, dy, dz)) * colour(haze_light)
+    visibility = per_image(atm.visibility)
     fog = 1.0 - torch.exp(-camera_h * reach / visibility)  # [N, R, W]
-    ground = _mix(surface, haze, fog.unsqueeze(1))
+    ground = mix(surface, haze, fog.unsqueeze(1))
 
     # Mountains above the geometric horizon: slopes facing the camera, lit by sun and sky, hazed by distance.
-    true_el = _per_image(atm.sun_el)
+    true_el = per_image(atm.sun_el)
     facing = (
         math.sin(_MOUNTAIN_SLOPE) * torch.sin(true_el)
-        - math.cos(_MOUNTAIN_SLOPE) * torch.cos(true_el) * torch.cos(az - _per_image(atm.sun_az))
+        - math.cos(_MOUNTAIN_SLOPE) * torch.cos(true_el) * torch.cos(az - per_image(atm.sun_az))
     ).clamp_min(0.0)  # [N, 1, W]
-    mountain_light = 0.5 * ambient + _colour(atm.sun_irradiance * mean_transmittance[:, None]) * facing.unsqueeze(1)
-    mountain = _colour(p["mountain_albedo"]) * mountain_light * torch.exp(0.3 * tex).unsqueeze(1) / math.pi
-    mountain_seen = torch.exp(-_per_image(p["mountain_distance"]) / visibility)
-    mountain = _mix(haze, mountain, mountain_seen.unsqueeze(1))
+    mountain_light = 0.5 * ambient + colour(atm.sun_irradiance * mean_transmittance[:, None]) * facing.unsqueeze(1)
+    mountain = colour(p["mountain_albedo"]) * mountain_light * torch.exp(0.3 * tex).unsqueeze(1) / math.pi
+    mountain_seen = torch.exp(-per_image(p["mountain_distance"]) / visibility)
+    mountain = mix(haze, mountain, mountain_seen.unsqueeze(1))
     return torch.where(above.unsqueeze(1), mountain, ground)
 
 
 def _sun_disk(theta: torch.Tensor, pixel: float, energy: torch.Tensor) -> torch.Tensor:
     """The limb-darkened solar disk ``[N, 3, H, W]`` at angles ``theta`` ``[N, H, W]`` from its centre.
 
-    ``energy`` ``[N, 3]``: mean radiance x solid angle. As :func:`glowgan.data.world._disk`, the disk
-    gets a Gaussian edge of ``_PIXEL_SIGMA`` pixels and its peak is set so that the integral is
+    ``energy`` ``[N, 3]``: mean radiance x solid angle. As :func:`glowgan.data.world.disk`, the disk
+    gets a Gaussian edge of ``PIXEL_SIGMA`` pixels and its peak is set so that the integral is
     ``energy`` at any resolution; the limb-darkening profile is weighted by ``R^2 / (R^2 + (2 sigma)^2)``,
     so it shows where the disk is resolved and fades out (to a flat disk) where it is not.
     """
     radius = SUN_RADIUS
-    sigma = _PIXEL_SIGMA * pixel
+    sigma = PIXEL_SIGMA * pixel
     resolved = radius**2 / (radius**2 + (2.0 * sigma) ** 2)
     inside = (theta.clamp(max=radius) / radius).unsqueeze(1)
     mu = torch.sqrt((1.0 - inside**2).clamp_min(0.0))
@@ -625,10 +622,10 @@ def _sun_disk(theta: torch.Tensor, pixel: float, energy: torch.Tensor) -> torch.
     centre = _SUN_T_EFF * _eddington_temperature(1.0)
     limb = _planck_ratio(_SUN_T_EFF * _eddington_temperature(mu), centre, wavelength)
     profile = 1.0 - resolved * (1.0 - limb)
-    edge_level = 1.0 - resolved * (1.0 - _rgb(_LIMB_EDGE))
-    disk_level = 1.0 - resolved * (1.0 - _rgb(_LIMB_MEAN))
+    edge_level = 1.0 - resolved * (1.0 - rgb(_LIMB_EDGE))
+    disk_level = 1.0 - resolved * (1.0 - rgb(_LIMB_MEAN))
     area = math.pi * radius**2 * disk_level + edge_level * (
         math.sqrt(2.0 * math.pi**3) * radius * sigma + 2.0 * math.pi * sigma**2
     )
     outside = (theta - radius).clamp_min(0.0).unsqueeze(1)
-    return _colour(energy) / area * profile * torch.exp(-0.5 * (outside / sigma) ** 2)
+    return colour(energy) / area * profile * torch.exp(-0.5 * (outside / sigma) ** 2)

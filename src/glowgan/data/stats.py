@@ -10,10 +10,15 @@ Definitions (shared by ``glowgan data synth`` and ``glowgan data stats``, so the
 
 Float images in [0, 1] are first rounded to 8-bit codes. For comparison, the GlowGAN supplementary
 reports 2.5 % over- and 9.2 % under-exposed pixels for its LHQ landscape set.
+
+The manifest of a set that ``glowgan data synth`` (:mod:`glowgan.data.synth`) writes is read here too
+(:func:`read_manifest`), for the statistics of its HDR ground truth.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -23,9 +28,14 @@ import numpy as np
 from glowgan import fileio
 from glowgan.metrics.dynamic_range import DR_HIGH_PERCENTILE, DR_LOW_PERCENTILE
 
+logger = logging.getLogger(__name__)
+
 OVER_CODE = 250
 UNDER_CODE = 5
 DEFAULT_BINS = 20
+MANIFEST_NAME = "manifest.jsonl"
+MANIFEST_FORMAT = "glowgan-synth"
+MANIFEST_VERSION = 1
 
 
 def exposure_counts(ldr: np.ndarray) -> tuple[int, int]:
@@ -112,12 +122,38 @@ def dataset_stats(
     return stats
 
 
+def read_manifest(out_dir: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Header and image records of a synthetic set's ``manifest.jsonl`` (records in file order).
+
+    A last line cut off by an interrupted run is ignored; anything else malformed raises ``ValueError``.
+    """
+    path = Path(out_dir) / MANIFEST_NAME
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except FileNotFoundError:
+        raise ValueError(f"{path}: not found; {out_dir} is not a set written by `glowgan data synth`") from None
+    complete, last = lines[:-1], lines[-1]  # text after the last newline is an unfinished record
+    if last:
+        logger.warning("%s: ignoring an unfinished last line (an interrupted run)", path)
+    if not complete:
+        raise ValueError(f"{path}: empty manifest; delete {out_dir} and synthesise again")
+    try:
+        header = json.loads(complete[0])
+        records = [json.loads(line) for line in complete[1:]]
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: corrupt manifest ({e}); delete {out_dir} and synthesise again") from None
+    if header.get("format") != MANIFEST_FORMAT or header.get("version") != MANIFEST_VERSION:
+        raise ValueError(
+            f"{path}: not a {MANIFEST_FORMAT} manifest of version {MANIFEST_VERSION}; "
+            f"use a new folder or delete {out_dir}"
+        )
+    return header, records
+
+
 def _synthetic_summary(root: Path | None) -> dict[str, Any] | None:
     """Family, camera and HDR dynamic range of a ``glowgan data synth`` folder, from its manifest."""
-    if root is None or not (root / "manifest.jsonl").is_file():
+    if root is None or not (root / MANIFEST_NAME).is_file():
         return None
-    from glowgan.data.synth import read_manifest
-
     header, records = read_manifest(root)
     ranges = [r["dynamic_range_stops"] for r in records]
     spec = header["spec"]

@@ -49,16 +49,19 @@ from tqdm import tqdm
 from glowgan import hdrio
 from glowgan.camera import CameraParams, CameraPrior, render
 from glowgan.data import world
-from glowgan.data.stats import exposure_counts_per_image
+from glowgan.data.stats import (
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    MANIFEST_VERSION,
+    exposure_counts_per_image,
+    read_manifest,
+)
 from glowgan.metrics.dynamic_range import REC709_WEIGHTS, dynamic_range_stops
 
 logger = logging.getLogger(__name__)
 
 MID_GREY = 0.18  # metering target: the linear value a metered scene's key maps to before the CRF
 METERING = ("mean-log", "median")
-MANIFEST_NAME = "manifest.jsonl"
-MANIFEST_FORMAT = "glowgan-synth"
-MANIFEST_VERSION = 1
 
 # Default photographing: median metering, then offsets N(mean, 1.0) stops per family, the official
 # GlowGAN CRF prior (gamma N(0.9, 0.1), beta N(0.6, 0.1)) and 8-bit output. The means were tuned on
@@ -348,34 +351,6 @@ def _commit(
     for record in batch:
         records[record["index"]] = record
     bar.update(len(batch))
-
-
-def read_manifest(out_dir: str | os.PathLike) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Header and image records of a synthetic set's ``manifest.jsonl`` (records in file order).
-
-    A last line cut off by an interrupted run is ignored; anything else malformed raises ``ValueError``.
-    """
-    path = Path(out_dir) / MANIFEST_NAME
-    try:
-        lines = path.read_text(encoding="utf-8").split("\n")
-    except FileNotFoundError:
-        raise ValueError(f"{path}: not found; {out_dir} is not a set written by `glowgan data synth`") from None
-    complete, last = lines[:-1], lines[-1]  # text after the last newline is an unfinished record
-    if last:
-        logger.warning("%s: ignoring an unfinished last line (an interrupted run)", path)
-    if not complete:
-        raise ValueError(f"{path}: empty manifest; delete {out_dir} and synthesise again")
-    try:
-        header = json.loads(complete[0])
-        records = [json.loads(line) for line in complete[1:]]
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: corrupt manifest ({e}); delete {out_dir} and synthesise again") from None
-    if header.get("format") != MANIFEST_FORMAT or header.get("version") != MANIFEST_VERSION:
-        raise ValueError(
-            f"{path}: not a {MANIFEST_FORMAT} manifest of version {MANIFEST_VERSION}; "
-            f"use a new folder or delete {out_dir}"
-        )
-    return header, records
 
 
 def _open_set(root: Path, spec: SynthSpec) -> dict[int, dict[str, Any]]:
