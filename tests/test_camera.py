@@ -13,6 +13,7 @@ from glowgan.camera import (
     linearize,
     quantize,
     render,
+    to_pca,
 )
 
 FAMILIES = ("glowgan", "gamma", "linear", "srgb", "filmic", "pca", "srgb,filmic:2,pca,glowgan")
@@ -348,3 +349,15 @@ def test_clamp_keeps_each_family_in_its_range_and_shifted_only_moves_exposure():
     brighter = params.shifted(2.0)
     assert torch.equal(brighter.exposure_stops, params.exposure_stops + 2) and brighter.families == params.families
     assert torch.equal(brighter.gamma, params.gamma)
+
+
+def test_to_pca_projects_a_curve_onto_the_basis_and_component_gives_any_family():
+    srgb = CameraParams(exposure_stops=torch.tensor([0.5]), crf="srgb")
+    projected = to_pca(srgb)
+    grid = torch.linspace(0, 1, 257)[None]
+    assert projected.crf == "pca" and torch.equal(projected.exposure_stops, srgb.exposure_stops)
+    assert curves.rmse(crf_forward(grid, projected)[0], crf_forward(grid, srgb)[0]) < 2e-3
+    filmic = CameraPrior(exposure_std_stops=2.0).component("filmic")
+    assert filmic.crf == "filmic" and filmic.gamma_mean == 2.2 and filmic.exposure_std_stops == 2.0
+    with pytest.raises(ValueError, match="unknown"):
+        CameraPrior().component("sigmoid")

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from glowgan import camera as cam
+from glowgan import crf as curves
 from glowgan import hdrio
 from glowgan.checkpoint import build_generator, save_checkpoint
 from glowgan.cli import main
@@ -101,10 +102,32 @@ def test_inversion_recovers_a_known_exposure_and_crf(model, truth):
     # a weak CRF prior: the pixel loss of an exactly representable photo is tiny (1e-6)
     options = InversionOptions(latent_steps=300, tune_steps=0, perceptual="pixel", crf_prior_weight=1e-5)
     result = invert_photo(generator, config, photo, options=options, progress=False)
-    assert result.camera["exposure_stops"] == pytest.approx(stops, abs=0.15)
-    assert result.camera["gamma"] == pytest.approx(gamma, abs=0.05)
-    assert result.camera["beta"] == pytest.approx(beta, abs=0.15)
+    assert float(result.camera.exposure_stops) == pytest.approx(stops, abs=0.15)
+    assert float(result.camera.gamma) == pytest.approx(gamma, abs=0.05)
+    assert float(result.camera.beta) == pytest.approx(beta, abs=0.15)
     assert result.latent_losses[-1] < 0.01 * result.latent_losses[0]
+
+
+@pytest.mark.parametrize("family", ["srgb", "filmic"])
+def test_inversion_moves_the_data_driven_curve_towards_the_photos_curve(model, family):
+    """A photo of the generator's own image through an sRGB or filmic camera: fitting the ``pca`` family
+    (started from the model's glowgan prior-mean curve, projected) ends closer to the photo's curve than
+    that start; the found camera is one CameraParams of that family."""
+    generator, config = model
+    with torch.no_grad():
+        hdr = generator.synthesis(generator.mapping.w_avg.expand(1, generator.num_ws, -1), noise_mode="const")
+    truth = cam.CameraPrior(crf=family).mean(1).shifted(1.5)
+    photo = cam.render(hdr, truth)[0].permute(1, 2, 0).numpy()
+    options = InversionOptions(latent_steps=300, tune_steps=0, perceptual="pixel", crf_prior_weight=1e-5, crf="pca")
+    result = invert_photo(generator, config, photo, options=options, progress=False)
+    assert result.camera.crf == "pca" and result.camera.coeffs.shape == (1, 5)
+    grid = torch.linspace(0, 1, 257)[None]
+    found = cam.crf_forward(grid, result.camera)[0]
+    true_curve = cam.crf_forward(grid, truth)[0]
+    start = cam.crf_forward(grid, cam.to_pca(config.camera.prior.mean(1)))[0]
+    assert curves.rmse(found, true_curve) < 0.7 * curves.rmse(start, true_curve)
+    with pytest.raises(ValueError, match="crf must be one of"):
+        InversionOptions(crf="sigmoid")
 
 
 def test_inversion_reduces_its_loss_and_leaves_the_generator_unchanged(model):
@@ -131,18 +154,9 @@ def test_native_resolution_output_keeps_the_photo_size(model):
     photo = cam.quantize(cam.render(big, params), 8)[0].permute(1, 2, 0).numpy()
     result = invert_photo(generator, config, photo, options=FAST, progress=False)
     assert result.hdr.shape == (64, 128, 3) and result.mask.shape == (64, 128)
-    linear = cam.crf_inverse(torch.from_numpy(photo).permute(2, 0, 1)[None], _params(result.camera))[0].permute(1, 2, 0)
+    linear = cam.crf_inverse(torch.from_numpy(photo).permute(2, 0, 1)[None], result.camera)[0].permute(1, 2, 0)
     outside = result.mask == 0
     np.testing.assert_array_equal(result.hdr[outside], linear.numpy()[outside])
-
-
-def _params(record):
-    return cam.CameraParams(
-        exposure_stops=torch.tensor([record["exposure_stops"]]),
-        crf=record["crf"],
-        gamma=torch.tensor([record["gamma"]]),
-        beta=torch.tensor([record["beta"]]),
-    )
 
 
 def test_vanilla_checkpoint_and_bad_photos_are_refused(model):
@@ -175,7 +189,8 @@ def test_itm_cli_writes_hdr_mask_preview_and_json(checkpoint, model, tmp_path, c
     hdr = hdrio.read_hdr(out)
     assert hdr.shape == (16, 32, 3) and np.isfinite(hdr).all()
     record = json.loads((tmp_path / "result" / "photo.json").read_text())
-    assert record["input"] == "../photo.png" and set(record["camera"]) == {"exposure_stops", "crf", "gamma", "beta"}
+    assert record["input"] == "../photo.png" and {"exposure_stops", "crf", "gamma", "beta"} <= set(record["camera"])
+    assert len(cam.CameraParams.from_records([record["camera"]])) == 1  # the camera as one value
     assert hdrio.read_ldr(tmp_path / "result" / "photo.mask.png").shape == (16, 32, 3)
     assert hdrio.read_ldr(tmp_path / "result" / "photo.preview.png").shape == (16, 4 * 32 + 3 * 2, 3)
 
@@ -204,10 +219,10 @@ def test_encoder_learns_and_starts_the_fast_mode(model, checkpoint, tmp_path, ca
     loaded = load_encoder(path, generator)
     photo = np.full((16, 32, 3), 0.4, dtype=np.float32)
     guess = predict(loaded, photo)
-    assert guess.w.shape == (8,) and np.isfinite(guess.exposure_stops)
+    assert guess.w.shape == (8,) and torch.isfinite(guess.camera.exposure_stops).all()
     assert torch.equal(guess.w, predict(encoder, photo).w)  # the normalisation travels with the file
     fixed = invert_photo(generator, config, photo, options=InversionOptions(latent_steps=3, tune_steps=0, perceptual="pixel", estimate_crf=False), initial=guesser(loaded), progress=False)
-    assert (fixed.camera["gamma"], fixed.camera["beta"]) == pytest.approx((0.9, 0.6))  # --fixed-crf: the prior's mean
+    assert (float(fixed.camera.gamma), float(fixed.camera.beta)) == pytest.approx((0.9, 0.6))  # --fixed-crf: the prior's mean
     other, _ = tiny_generator(seed=1)
     with pytest.raises(ValueError, match="different generator"):
         load_encoder(path, other)
@@ -274,7 +289,7 @@ def test_bad_options_and_guesses_are_refused(model):
         InversionOptions(latent_lr=float("inf"))
     from glowgan.invert import InitialGuess
 
-    bad = InitialGuess(w=torch.zeros(5), exposure_stops=0.0, gamma=0.9, beta=0.6)
+    bad = InitialGuess(w=torch.zeros(5), camera=cam.CameraParams(exposure_stops=torch.zeros(1)))
     with pytest.raises(ValueError, match="initial w"):
         invert_photo(generator, config, np.full((16, 32, 3), 0.5, np.float32), options=FAST, initial=bad, progress=False)
     with pytest.raises(ValueError, match="first step"):
@@ -320,7 +335,7 @@ def test_an_ordinary_photo_is_not_wrapped_by_a_panorama_model(model):
     assert np.abs(result.generator_hdr / wrapped / ratio.mean() - 1).max() > 1e-3  # the two differ at the edges
     gain_hdr = torch.from_numpy(result.generator_hdr).permute(2, 0, 1)[None]
     photo_t = torch.from_numpy(photo).permute(2, 0, 1)[None]
-    expected, _ = blend(photo_t, gain_hdr, _params(result.camera), circular=False)
+    expected, _ = blend(photo_t, gain_hdr, result.camera, circular=False)
     np.testing.assert_array_equal(result.hdr, expected[0].permute(1, 2, 0).numpy())
     forced = invert_photo(generator, config, photo, options=InversionOptions(latent_steps=0, tune_steps=0, perceptual="pixel", wrap=True), progress=False)
     assert forced.wrap
@@ -347,7 +362,7 @@ def test_the_preview_is_sized_for_a_screen():
 
     rng = np.random.default_rng(0)
     photo = rng.uniform(0, 1, (800, 1280, 3)).astype(np.float32)  # 4 panels side by side: 5126 pixels wide
-    camera = {"exposure_stops": 0.0, "crf": "glowgan", "gamma": 0.9, "beta": 0.6}
+    camera = cam.CameraParams(exposure_stops=torch.zeros(1), crf="glowgan", gamma=torch.tensor([0.9]), beta=torch.tensor([0.6]))
     result = InversionResult(hdr=photo * 2, mask=np.zeros((800, 1280), np.float32), generator_hdr=photo[:16, :32], camera=camera, perceptual="pixel")
     sheet = preview_sheet(photo, result)
     assert max(sheet.shape[:2]) <= PREVIEW_MAX_SIDE and sheet.shape[1] > PREVIEW_MAX_SIDE - 8

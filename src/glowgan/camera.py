@@ -150,15 +150,16 @@ class CameraPrior:
 
     def component(self, family: str | None = None) -> CameraPrior:
         """The single-family prior of ``family`` (default: the mixture's most probable family, the first
-        on ties) with this prior's exposure, quantisation and noise; ``self`` for a single family."""
+        on ties) with this prior's exposure, quantisation and noise: ``self`` for its own single family;
+        the family's default curve parameters otherwise (a mixture's member, or another family)."""
         mixture = self.mixture
         if family is None:
             family = max(mixture, key=lambda entry: entry[1])[0]
-        if family not in dict(mixture):
-            raise ValueError(f"camera crf {family!r} is not part of {self.crf!r}")
-        if len(mixture) == 1:
+        if family not in CRF_FAMILIES:
+            raise ValueError(f"camera crf {family!r} is unknown; choose one of {', '.join(CRF_FAMILIES)}")
+        if len(mixture) == 1 and family == self.crf:
             return self
-        return dataclasses.replace(self, crf=family)
+        return dataclasses.replace(self, crf=family, gamma_mean=None, gamma_std=None, beta_mean=None, beta_std=None)
 
     def sample(
         self,
@@ -470,6 +471,20 @@ def crf_forward(x: torch.Tensor, params: CameraParams) -> torch.Tensor:
 def crf_inverse(ldr: torch.Tensor, params: CameraParams) -> torch.Tensor:
     """Exact inverse of :func:`crf_forward` on [0, 1]: LDR values -> exposed linear values in [0, 1]."""
     return _per_family(curves.inverse, ldr.clamp(0.0, 1.0), params)
+
+
+def to_pca(params: CameraParams) -> CameraParams:
+    """The ``pca``-family cameras closest to ``params`` (each curve projected onto the basis), same exposure."""
+    grid = torch.linspace(0.0, 1.0, curves.PCA_KNOTS, device=params.exposure_stops.device).expand(len(params), -1)
+    table = crf_forward(grid, params.detach())  # [N, PCA_KNOTS]
+    return CameraParams(
+        exposure_stops=params.exposure_stops,
+        crf="pca",
+        coeffs=curves.pca_project(table),
+        quantize_bits=params.quantize_bits,
+        read_noise=params.read_noise,
+        shot_noise=params.shot_noise,
+    )
 
 
 def quantize(ldr: torch.Tensor, bits: int) -> torch.Tensor:

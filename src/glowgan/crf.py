@@ -166,6 +166,13 @@ def pca_table(coeffs: torch.Tensor) -> torch.Tensor:
     return table / table[:, -1:]
 
 
+def pca_project(table: torch.Tensor) -> torch.Tensor:
+    """Curves tabulated on ``PCA_KNOTS`` points of [0, 1], ``[N, PCA_KNOTS]`` -> the least-squares
+    ``pca`` coefficients ``[N, PCA_COMPONENTS]`` (the basis is orthonormal: a projection)."""
+    mean, basis, _ = pca_basis()
+    return ((table.to(torch.float64) - mean.to(table.device)) @ basis.to(table.device).T).to(table.dtype)
+
+
 @lru_cache(maxsize=1)
 def pca_basis() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Mean curve [PCA_KNOTS] and components [PCA_COMPONENTS, PCA_KNOTS] (float64), and the coefficient

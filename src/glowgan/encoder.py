@@ -67,10 +67,9 @@ class _Normaliser:
 
     def guess(self, prediction: torch.Tensor) -> InitialGuess:  # prediction [w_dim + 3]
         w = self.w_avg.to(prediction.device) + prediction[:-CAMERA_OUTPUTS] * self.w_scale
-        stops, gamma, beta = (prediction[-CAMERA_OUTPUTS:].cpu() * self.stds + self.means).tolist()
-        gamma = min(max(gamma, cam.valid_range(self.crf, "gamma")[0]), cam.valid_range(self.crf, "gamma")[1])
-        beta = min(max(beta, cam.valid_range(self.crf, "beta")[0]), cam.valid_range(self.crf, "beta")[1])
-        return InitialGuess(w=w, exposure_stops=stops, gamma=gamma, beta=beta)
+        stops, gamma, beta = (prediction[-CAMERA_OUTPUTS:].cpu() * self.stds + self.means)[:, None]
+        camera = cam.CameraParams(exposure_stops=stops, crf=self.crf, gamma=gamma, beta=beta)
+        return InitialGuess(w=w, camera=cam.CameraPrior(crf=self.crf).clamp(camera))
 
 
 class LatentEncoder(nn.Module):
@@ -140,7 +139,8 @@ def train_encoder(
     if (steps is not None and steps < 1) or (minutes is not None and minutes <= 0) or batch < 1:
         raise ValueError("steps, minutes and batch must be positive")
     device = generator.mapping.w_avg.device
-    prior = config.camera.prior
+    # one curve family (a mixture's most probable): the encoder's gamma and beta mean one thing
+    prior = config.camera.prior.component()
     normaliser = _Normaliser.for_generator(generator, prior, w_spread(generator, generator_seed=seed))
     with torch.random.fork_rng(devices=[]):  # seeds the initial weights without touching the global RNG
         torch.manual_seed(seed)

@@ -33,6 +33,7 @@ latent and camera, after which a few optimisation steps suffice.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import logging
 import math
@@ -48,6 +49,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from glowgan import camera as cam
+from glowgan import crf as curves
+from glowgan import tonemap
 from glowgan.config import Config
 from glowgan.envmap import SEAM_THRESHOLD, seam_score
 from glowgan.models.generator import Generator
@@ -104,6 +107,9 @@ class InversionOptions:
     locality_weight: float = 10.0
     pixel_weight: float = 1.0  # MSE on the LDR rendering, beside the perceptual loss
     estimate_crf: bool = True  # ours; the official code fixes gamma 0.9, beta 0.6
+    # The curve family fitted to the photo (glowgan.crf): None takes the model prior's (most probable)
+    # family; "pca" fits the data-driven family that spans sRGB, filmic, gamma and GlowGAN curves.
+    crf: str | None = None
     # Weight of the Gaussian log-prior of gamma and beta: how far one photo may pull the CRF from the
     # prior. Chosen on held-out validation photos (a synthesis run with seed 4242, not the benchmark scenes), where
     # weaker priors let the CRF absorb what the latent cannot fit (1e-5: -2.4 dB PU21 on average
@@ -135,6 +141,8 @@ class InversionOptions:
             raise ValueError(f"fit must be one of {FITS}, got {self.fit!r}")
         if self.perceptual not in PERCEPTUAL_KINDS:
             raise ValueError(f"perceptual must be one of {PERCEPTUAL_KINDS}, got {self.perceptual!r}")
+        if self.crf is not None and self.crf not in cam.CRF_FAMILIES:
+            raise ValueError(f"crf must be one of {', '.join(cam.CRF_FAMILIES)} or None, got {self.crf!r}")
 
 
 # The fast mode: an encoder's guess (glowgan.encoder.guesser) followed by this many steps.
@@ -147,9 +155,7 @@ class InitialGuess:
     """A starting point for step 2 (e.g. from ``glowgan.encoder``): ``w`` [w_dim] and a camera."""
 
     w: torch.Tensor  # [w_dim] or [num_ws, w_dim]
-    exposure_stops: float
-    gamma: float
-    beta: float
+    camera: cam.CameraParams  # one camera; its curve is used when it is of the fitted family
 
 
 @dataclass
@@ -157,7 +163,7 @@ class InversionResult:
     hdr: np.ndarray  # [H, W, 3] at the photo's resolution, linear, 1.0 = the photo's clip level
     mask: np.ndarray  # [H, W] in [0, 1]: 1 where the generator's content was used
     generator_hdr: np.ndarray  # [h, w, 3] the tuned generator's image, same scale, its own resolution
-    camera: dict[str, Any]  # exposure_stops, crf, gamma, beta: the camera found for the photo
+    camera: cam.CameraParams  # the camera found for the photo (one image)
     perceptual: str  # the perceptual loss that was used
     latent_losses: list[float] = field(default_factory=list)
     tune_losses: list[float] = field(default_factory=list)
@@ -291,17 +297,29 @@ def initial_exposure_stops(target_ldr: torch.Tensor, hdr: torch.Tensor, params: 
 
 
 class _CameraFit(torch.nn.Module):
-    """The camera being estimated: exposure (stops), and gamma/beta when the CRF is estimated."""
+    """The camera being estimated: exposure (stops) and, when the CRF is estimated, the curve's parameters
+    in its family: gamma and beta (``glowgan``), the display gamma (``gamma``, ``filmic``), or the
+    coefficients (``pca``). ``prior`` is a single-family prior; ``start`` one camera of its family."""
 
-    def __init__(self, prior: cam.CameraPrior, exposure_stops: float, gamma: float, beta: float, estimate_crf: bool):
+    def __init__(self, prior: cam.CameraPrior, start: cam.CameraParams, estimate_crf: bool):
         super().__init__()
         self.prior = prior
-        self.exposure_stops = torch.nn.Parameter(torch.tensor([exposure_stops]))
-        self.gamma = torch.nn.Parameter(torch.tensor([gamma]), requires_grad=estimate_crf and prior.crf != "linear")
-        self.beta = torch.nn.Parameter(torch.tensor([beta]), requires_grad=estimate_crf and prior.crf == "glowgan")
+        family = prior.crf
+
+        def parameter(value: torch.Tensor, fitted: bool) -> torch.nn.Parameter:
+            return torch.nn.Parameter(value.detach().clone().float(), requires_grad=estimate_crf and fitted)
+
+        self.exposure_stops = torch.nn.Parameter(start.exposure_stops.detach().clone().float())
+        self.gamma = parameter(start.gamma, family in ("glowgan", "gamma", "filmic"))
+        self.beta = parameter(start.beta, family == "glowgan")
+        self.coeffs = parameter(start.coeffs, True) if family == "pca" else None
+        # the log-prior of the pca coefficients is centred on the start (the model's curve, projected)
+        self.register_buffer("coeffs_centre", start.coeffs.detach().clone().float() if family == "pca" else None)
 
     def params(self) -> cam.CameraParams:
-        return cam.CameraParams(exposure_stops=self.exposure_stops, crf=self.prior.crf, gamma=self.gamma, beta=self.beta)
+        return cam.CameraParams(
+            exposure_stops=self.exposure_stops, crf=self.prior.crf, gamma=self.gamma, beta=self.beta, coeffs=self.coeffs
+        )
 
     def log_prior(self) -> torch.Tensor:
         """Negative Gaussian log-prior of the estimated CRF parameters (constant when fixed)."""
@@ -310,20 +328,22 @@ class _CameraFit(torch.nn.Module):
             value, std = getattr(self, name), getattr(self.prior, f"{name}_std")
             if value.requires_grad and std > 0:
                 penalty = penalty + ((value - getattr(self.prior, f"{name}_mean")) / std).square().sum() / 2
+        if self.coeffs is not None and self.coeffs.requires_grad:
+            spread = curves.pca_basis()[2].to(self.coeffs.device) * max(self.prior.pca_spread, 1e-3)
+            penalty = penalty + ((self.coeffs - self.coeffs_centre) / spread).square().sum() / 2
         return penalty
 
     @torch.no_grad()
     def clamp_(self) -> None:
-        self.gamma.clamp_(*cam.valid_range(self.prior.crf, "gamma"))
-        self.beta.clamp_(*cam.valid_range(self.prior.crf, "beta"))
+        clamped = self.prior.clamp(self.params().detach())
+        self.gamma.copy_(clamped.gamma)
+        self.beta.copy_(clamped.beta)
+        if self.coeffs is not None:
+            self.coeffs.copy_(clamped.coeffs)
 
-    def record(self) -> dict[str, Any]:
-        return {
-            "exposure_stops": float(self.exposure_stops.detach()),
-            "crf": self.prior.crf,
-            "gamma": float(self.gamma.detach()),
-            "beta": float(self.beta.detach()),
-        }
+    def camera(self) -> cam.CameraParams:
+        """The camera as found (detached, on the CPU)."""
+        return self.params().detach().to("cpu")
 
 
 def _resolve_perceptual(kind: str, size: tuple[int, int]) -> str:
@@ -471,7 +491,7 @@ def invert_photo(
         hdr=hdr[0].permute(1, 2, 0).cpu().numpy(),
         mask=mask[0, 0].cpu().numpy(),
         generator_hdr=generator_hdr[0].permute(1, 2, 0).cpu().numpy(),
-        camera=camera_fit.record(),
+        camera=camera_fit.camera(),
         perceptual=loss_fn.name,
         latent_losses=latent_losses,
         tune_losses=tune_losses,
@@ -493,27 +513,30 @@ def _fit_latent_and_camera(
     progress: bool,
 ) -> tuple[torch.Tensor, _CameraFit, list[float]]:
     """Step 2: optimise w (or W+) and the camera; returns the pivot ws [1, num_ws, w_dim]."""
-    prior = config.camera.prior
-    mean_camera = prior.mean(1)
-    gamma, beta = float(mean_camera.gamma), float(mean_camera.beta)
+    prior = config.camera.prior.component(options.crf)  # the family fitted, with its prior
+    start = prior.mean(1, device=target_ldr.device)
+    if prior.crf == "pca" and config.camera.prior.component().crf != "pca":
+        # the data-driven family starts from (and is kept near) the curve the model was trained with
+        start = cam.to_pca(config.camera.prior.mean(1, device=target_ldr.device))
     if initial is None:
         w_start = generator.mapping.w_avg.detach().clone()
         with torch.no_grad():
             hdr = generator.synthesis(w_start.expand(1, generator.num_ws, -1), noise_mode="const").float()
-        stops = initial_exposure_stops(target_ldr, hdr, mean_camera.to(target_ldr.device))
+        start = start.shifted(initial_exposure_stops(target_ldr, hdr, start))
     else:
         if initial.w.shape[-1] != generator.w_dim or initial.w.ndim not in (1, 2):
             raise ValueError(f"the initial w has shape {tuple(initial.w.shape)}; this generator needs [{generator.w_dim}]")
-        w_start, stops = initial.w.detach().to(target_ldr.device), initial.exposure_stops
-        if options.estimate_crf:  # a fixed CRF stays at the prior's mean (the official recipe)
-            gamma, beta = initial.gamma, initial.beta
+        w_start = initial.w.detach().to(target_ldr.device)
+        guess = initial.camera.to(target_ldr.device)
+        # a fixed CRF stays at the prior's mean (the official recipe), as does a guess of another family
+        start = guess if options.estimate_crf and guess.crf == prior.crf else start.shifted(guess.exposure_stops - start.exposure_stops)
     if w_start.ndim == 1:
         w_start = w_start[None]
     layers = generator.num_ws if options.latent_space == "w+" else 1
     if w_start.shape[0] not in (1, layers):
         w_start = w_start.mean(dim=0, keepdim=True)
     w = torch.nn.Parameter(w_start.expand(layers, -1).clone()[None])  # [1, layers, w_dim]
-    camera_fit = _CameraFit(prior, stops, gamma, beta, options.estimate_crf).to(target_ldr.device)
+    camera_fit = _CameraFit(prior, start, options.estimate_crf).to(target_ldr.device)
     optimizer = torch.optim.Adam([w, *(p for p in camera_fit.parameters() if p.requires_grad)], lr=options.latent_lr)
     losses: list[float] = []
     for step in tqdm(range(options.latent_steps), desc="latent", unit="step", disable=not progress, leave=False):
@@ -610,7 +633,7 @@ def result_record(result: InversionResult, *, input_path: str | None, options: I
     """The JSON written next to an ITM result."""
     return {
         "input": input_path,  # the LDR photo
-        "camera": result.camera,
+        "camera": result.camera.to_records()[0],
         "units": "linear; 1.0 = the level at which the photo clips",
         "size": [int(result.hdr.shape[1]), int(result.hdr.shape[0])],
         "generator_size": [int(result.generator_hdr.shape[1]), int(result.generator_hdr.shape[0])],
@@ -649,18 +672,9 @@ def preview_sheet(
     hdr = downsample(hdr, size)
     panels = [downsample(photo, size)[0].permute(1, 2, 0).numpy()]
     for stop in stops:
-        params = cam.CameraParams(
-            exposure_stops=torch.tensor([float(stop)]),
-            crf=result.camera["crf"],
-            gamma=torch.tensor([result.camera["gamma"]]),
-            beta=torch.tensor([result.camera["beta"]]),
-        )
-        panels.append(cam.render(hdr, params)[0].permute(1, 2, 0).numpy())
-    height, width = size
-    sheet = np.zeros((height, len(panels) * width + (len(panels) - 1) * gap, 3), dtype=np.float32)
-    for index, panel in enumerate(panels):
-        sheet[:, index * (width + gap) : index * (width + gap) + width] = panel
-    return sheet
+        camera = dataclasses.replace(result.camera, exposure_stops=torch.tensor([float(stop)]))
+        panels.append(cam.render(hdr, camera)[0].permute(1, 2, 0).numpy())
+    return tonemap.panel_grid([panels], gap=gap)
 
 
 def preview_panel_size(image_size: tuple[int, int], *, panels: int, gap: int, max_side: int) -> tuple[int, int]:

@@ -45,6 +45,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--w-plus", action="store_true", help="optimise one latent per layer (W+) instead of one w")
     parser.add_argument("--fixed-crf", action="store_true", help="keep the CRF at the prior's mean (the official recipe)")
     parser.add_argument(
+        "--crf",
+        help="response-curve family fitted to the photo: glowgan, gamma, linear, srgb, filmic or pca (default: the "
+        "model's camera prior; pca spans sRGB, filmic, gamma and GlowGAN curves)",
+    )
+    parser.add_argument(
         "--loss",
         choices=("auto", "lpips", "msssim", "pixel"),
         default="auto",
@@ -136,6 +141,7 @@ def run_itm(args: argparse.Namespace) -> int:
         latent_lr=args.lr,
         latent_space="w+" if args.w_plus else "w",
         estimate_crf=not args.fixed_crf,
+        crf=args.crf,
         perceptual=args.loss,
         fit=args.fit,
         wrap=args.wrap,
@@ -162,11 +168,22 @@ def run_itm(args: argparse.Namespace) -> int:
         camera = record["camera"]
         print(
             f"wrote {jobs[0][1]['hdr']} ({record['size'][0]}x{record['size'][1]}, {record['masked_fraction']:.1%} of pixels "
-            f"from the generator); exposure {camera['exposure_stops']:+.2f} stops, gamma {camera['gamma']:.3f}, "
-            f"beta {camera['beta']:.3f}; {sum(record['seconds'].values()):.1f} s"
+            f"from the generator); exposure {camera['exposure_stops']:+.2f} stops, {_curve_text(camera)}; "
+            f"{sum(record['seconds'].values()):.1f} s"
         )
         return 0
     return _run_batch(jobs, args.out, load_seconds=load_seconds, **loaded)
+
+
+def _curve_text(camera: dict) -> str:
+    """The found curve in words: its family and the parameters that family uses."""
+    if camera["crf"] == "glowgan":
+        return f"curve glowgan (gamma {camera['gamma']:.3f}, beta {camera['beta']:.3f})"
+    if camera["crf"] in ("gamma", "filmic"):
+        return f"curve {camera['crf']} (display gamma {camera['gamma']:.3f})"
+    if camera["crf"] == "pca":
+        return "curve pca (coefficients " + ", ".join(f"{c:+.3f}" for c in camera["coeffs"]) + ")"
+    return f"curve {camera['crf']}"
 
 
 def _batch_outputs(photos: list[Path], out: Path) -> list[tuple[Path, dict[str, Path]]]:
