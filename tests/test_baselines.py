@@ -29,11 +29,11 @@ from glowgan.baselines.supervised import (
     reconstruct,
     train_supervised,
     training_batch,
-    world_pairs,
 )
 from glowgan.camera import CameraPrior, crf_forward
 from glowgan.checkpoint import CheckpointError, save_checkpoint
 from glowgan.cli import main
+from glowgan.data.synth import scene_photos
 
 TINY = UNetConfig(family="sky", height=8, width=16, channels=4, depth=2, batch=4, lr=3e-3)
 
@@ -160,7 +160,7 @@ def test_unet_any_size_and_blend():
 def test_training_pairs_use_training_seeds_and_photographs():
     ldr, hdr = training_batch(TINY, images_seen=8)
     seeds = list(range(TRAIN_SEED_BASE + 8, TRAIN_SEED_BASE + 12))
-    expected_ldr, expected_hdr = world_pairs("sky", seeds, height=8, width=16)
+    expected_ldr, expected_hdr, _ = scene_photos("sky", seeds, height=8, width=16)
     np.testing.assert_array_equal(ldr.permute(0, 2, 3, 1).numpy(), expected_ldr)
     np.testing.assert_array_equal(hdr.permute(0, 2, 3, 1).numpy(), expected_hdr)
     codes = expected_ldr * 255
@@ -172,7 +172,7 @@ def test_training_pairs_use_training_seeds_and_photographs():
 def test_training_lowers_the_loss(tmp_path):
     torch.set_num_threads(1)
     config = UNetConfig(family="sky", height=16, width=32, channels=4, depth=2, batch=8, lr=3e-3)
-    ldr, hdr = world_pairs("sky", list(range(16)), height=16, width=32)  # held-out seeds
+    ldr, hdr, _ = scene_photos("sky", list(range(16)), height=16, width=32)  # held-out seeds
     ldr, hdr = torch.from_numpy(ldr).permute(0, 3, 1, 2), torch.from_numpy(hdr).permute(0, 3, 1, 2)
     with torch.no_grad():
         before = masked_log_loss(build_unet(config), ldr, hdr).item()
@@ -230,7 +230,7 @@ def test_cli_train_apply_evaluate(tmp_path, capsys):
     assert load_state(run / "checkpoint.pt")["progress"]["step"] == 3
 
     photo = tmp_path / "photo.png"
-    ldr, _ = world_pairs("sky", [3], height=12, width=20)
+    ldr, _, _ = scene_photos("sky", [3], height=12, width=20)
     hdrio.write_ldr(photo, ldr[0])
     out = tmp_path / "out" / "photo.exr"
     assert main(["baseline", "apply", str(photo), "--ckpt", str(run / "checkpoint.pt"), "--out", str(out)]) == 0

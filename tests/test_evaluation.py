@@ -63,3 +63,21 @@ def test_photos_that_are_not_panoramas_get_no_irradiance_score():
     assert "irradiance_rms_stops" not in scores and "clipped_energy_stops" in scores
     table = format_table(summarise({"trivial": {key: [value] for key, value in scores.items()} | {"seconds": [0.0]}}))
     assert "n/a" in table
+
+
+def test_held_out_photos_can_be_shot_with_a_curve_the_model_never_assumed():
+    """The same scenes through the default (glowgan) camera and through sRGB: same radiance, other
+    photos, and each photo carries the camera that took it."""
+    import dataclasses
+
+    import torch
+
+    from glowgan.camera import render
+    from glowgan.data.synth import default_camera
+    srgb = dataclasses.replace(default_camera("sky"), crf="srgb", gamma_mean=None, gamma_std=None, beta_mean=None, beta_std=None)
+    default = held_out_photos("sky", range(12), size=(8, 16))
+    other = held_out_photos("sky", range(12), size=(8, 16), camera=srgb)
+    assert {p.camera.crf for p in default} == {"glowgan"} and {p.camera.crf for p in other} == {"srgb"}
+    for photo in other:
+        again = render(torch.from_numpy(photo.hdr).permute(2, 0, 1)[None], photo.camera.shifted(-photo.camera.exposure_stops))
+        assert np.abs(again[0].permute(1, 2, 0).numpy() - photo.ldr).max() <= 0.5 / 255 + 1e-6

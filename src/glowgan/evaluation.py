@@ -35,7 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from glowgan.baselines.supervised import world_pairs
+from glowgan.camera import CameraParams, CameraPrior
+from glowgan.data.synth import scene_photos
 from glowgan.metrics.fidelity import align_exposure, psnr_log, psnr_pu21, to_display_nits
 from glowgan.metrics.light import clipped_energy_stops, irradiance_error
 
@@ -56,6 +57,7 @@ class HeldOutPhoto:
     hdr: np.ndarray  # [H, W, 3] float32, the scene (ground truth), scaled so the photo clips at 1
     clipped: np.ndarray  # [H, W] bool: saturated in the photo (the scene reached the clip level, or rounded up to it)
     panorama: bool = False  # an equirectangular panorama (2:1): its irradiance is scored
+    camera: CameraParams | None = None  # the camera that took the photo (one image), for curve recovery
 
 
 def held_out_photos(
@@ -64,19 +66,24 @@ def held_out_photos(
     *,
     size: tuple[int, int],
     min_clipped: float = MIN_CLIPPED_FRACTION,
+    camera: CameraPrior | None = None,
 ) -> list[HeldOutPhoto]:
-    """Photos of scenes ``seeds`` whose highlights clip (at least ``min_clipped`` of the pixels), in order."""
+    """Photos of scenes ``seeds`` whose highlights clip (at least ``min_clipped`` of the pixels), in order.
+
+    ``camera``: how they are photographed (default: the family's training-set camera,
+    :func:`glowgan.data.synth.default_camera`); e.g. an sRGB or filmic curve the model never assumed.
+    """
     height, width = size
     photos: list[HeldOutPhoto] = []
     for start in range(0, len(seeds), 32):
         chunk = [int(seed) for seed in seeds[start : start + 32]]
-        ldr, hdr = world_pairs(family, chunk, height=height, width=width)  # hdr: clip level 1
-        for seed, photo, scene in zip(chunk, ldr, hdr):
+        ldr, hdr, cameras = scene_photos(family, chunk, height=height, width=width, camera=camera)  # hdr: clip level 1
+        for index, (seed, photo, scene) in enumerate(zip(chunk, ldr, hdr)):
             # the scene reached the clip level, or 8-bit rounding saturated the pixel (values just below 1)
             clipped = (scene.max(axis=-1) >= 1.0) | (photo.max(axis=-1) >= 1.0)
             if clipped.mean() >= min_clipped:
                 panorama = family in PANORAMA_FAMILIES and width == 2 * height
-                photos.append(HeldOutPhoto(seed, photo, scene, clipped, panorama))
+                photos.append(HeldOutPhoto(seed, photo, scene, clipped, panorama, cameras[index]))
     if not photos:
         raise ValueError(f"none of the {len(seeds)} held-out {family} photos clips; give more seeds")
     return photos

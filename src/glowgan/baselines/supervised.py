@@ -182,33 +182,10 @@ def masked_log_loss(model: UNet, ldr: torch.Tensor, hdr: torch.Tensor) -> torch.
     return (alpha * (log_hdr - torch.log(hdr + LOG_EPS))).square().mean()
 
 
-def world_pairs(
-    family: str,
-    seeds: list[int],
-    *,
-    height: int,
-    width: int,
-    camera_seeds: list[int] | None = None,
-    camera: CameraPrior | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Photograph scenes of the procedural world like :mod:`glowgan.data.synth`; return (ldr, hdr).
-
-    ``ldr``: ``[N, H, W, 3]`` float32, the 8-bit photos divided by 255. ``hdr``: ``[N, H, W, 3]`` the
-    ground truth multiplied by each photo's exposure gain (metering + offset), so the clip level is 1.
-    ``camera_seeds`` default to the scene seeds; ``camera`` to the family's :func:`synth.default_camera`.
-    """
-    hdr = world.render_scenes(family, seeds, height=height, width=width)  # [N, H, W, 3], linear
-    codes, params, _ = synth.photograph(
-        hdr, list(seeds) if camera_seeds is None else camera_seeds, camera=camera or synth.default_camera(family)
-    )
-    gain = np.exp2(params.exposure_stops.numpy().astype(np.float64))[:, None, None, None]
-    return (codes / np.float32(255.0)).astype(np.float32), (hdr * gain).astype(np.float32)
-
-
 def training_batch(config: UNetConfig, images_seen: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The batch after ``images_seen`` training images: (ldr, hdr), each ``[B, 3, H, W]``; seeds >= TRAIN_SEED_BASE."""
     seeds = [TRAIN_SEED_BASE + images_seen + i for i in range(config.batch)]
-    ldr, hdr = world_pairs(config.family, seeds, height=config.height, width=config.width)
+    ldr, hdr, _ = synth.scene_photos(config.family, seeds, height=config.height, width=config.width)
     return torch.from_numpy(ldr).permute(0, 3, 1, 2), torch.from_numpy(hdr).permute(0, 3, 1, 2)
 
 

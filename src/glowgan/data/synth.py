@@ -245,6 +245,31 @@ def photograph(
     return codes, params, meter
 
 
+def scene_photos(
+    family: str,
+    seeds: list[int],
+    *,
+    height: int,
+    width: int,
+    camera_seeds: list[int] | None = None,
+    camera: CameraPrior | None = None,
+    world_version: int = world.WORLD_VERSION,
+) -> tuple[np.ndarray, np.ndarray, CameraParams]:
+    """Photograph scenes of the procedural world as :func:`synthesize` does, in memory: (ldr, hdr, cameras).
+
+    ``ldr``: ``[N, H, W, 3]`` float32, the 8-bit photos divided by 255. ``hdr``: ``[N, H, W, 3]`` the
+    ground truth multiplied by each photo's exposure gain (metering + offset), so the clip level is 1.
+    ``cameras``: the camera of each photo. ``camera_seeds`` default to the scene seeds; ``camera`` to
+    the family's :func:`default_camera` (a mixture photographs each scene with its own curve).
+    """
+    hdr = world.render_scenes(family, seeds, height=height, width=width, version=world_version)  # [N, H, W, 3]
+    codes, params, _ = photograph(
+        hdr, list(seeds) if camera_seeds is None else camera_seeds, camera=camera or default_camera(family)
+    )
+    gain = np.exp2(params.exposure_stops.numpy().astype(np.float64))[:, None, None, None]
+    return (codes / np.float32(255.0)).astype(np.float32), (hdr * gain).astype(np.float32), params
+
+
 def synthesize(
     out_dir: str | os.PathLike,
     spec: SynthSpec,
