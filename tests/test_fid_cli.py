@@ -95,7 +95,7 @@ def test_fid_cli_agrees_with_eval_on_the_same_sets(inception, tmp_path, capsys):
     with torch.no_grad():
         samples = generator(z, noise_mode="random", generator=torch.Generator().manual_seed(seed * 1_000_003 + 1))
     settings = ReportSettings(count=2 * count, fid_count=count, seed=seed)
-    expected = _fid(reference, {"glowgan": samples}, settings, progress=False)["glowgan"]
+    expected = _fid(reference, {"glowgan": samples}, settings, False, "glowgan")["glowgan"]
 
     out = tmp_path / "fid.json"
     args = ["fid", "--ckpt", str(ckpt), "--data", str(data), "--count", str(count), "--seed", str(seed)]

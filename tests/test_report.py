@@ -118,11 +118,16 @@ def test_report_has_every_section_and_is_deterministic(inputs, tmp_path):
     ):
         assert f"| {name} |" in text
     assert "FID/KID: not computed" in text and "Findings" in text
+    assert "| set | bracket mean, srgb | FID, srgb | bracket mean, filmic | FID, filmic |" in text
     assert "| glowgan | 0.5 | 2.5 |" in text and "| sigma1 | 1 | — |" in text and "| vanilla | off | — |" in text
 
     on_disk = json.loads((tmp_path / "a" / "report.json").read_text())
     numbers = dict(_numbers(on_disk))
     assert len(numbers) > 100 and all(math.isfinite(v) for v in numbers.values())
+    by_curve = on_disk["distances"]["by_curve"]
+    assert set(by_curve) == {"srgb", "filmic"}
+    # other curves photograph the same sets differently: other distances, the floor among them
+    assert by_curve["srgb"]["bracket_swd"]["floor"]["mean"] != on_disk["distances"]["bracket_swd"]["floor"]["mean"]
     dr = on_disk["dynamic_range"]
     # the observable truth is the full truth clipped: never more headroom
     assert dr["ground truth (observable)"]["headroom"]["median"] <= dr["ground truth (full)"]["headroom"]["median"]

@@ -162,7 +162,27 @@ def _distances_section(report: dict[str, Any]) -> list[str]:
             if name != "count"
         ]
         out += [_table(["set", "FID", "KID x 10^3"], rows), ""]
-    return out
+    return out + _other_curves(distances)
+
+
+def _other_curves(distances: dict[str, Any]) -> list[str]:
+    """The bracket SWD and FID again, with renderings through curves the model never assumed."""
+    by_curve = distances.get("by_curve", {})
+    if not by_curve:
+        return []
+    out = [
+        "The same distances with the renderings shot through other curve families' mean cameras (curves "
+        "a model trained with the official camera never assumed): bracket SWD mean, and FID.",
+        "",
+    ]
+    names = list(distances["hdr_swd"])
+    header, rows = ["set"], [[name] for name in names]
+    for crf, values in by_curve.items():
+        header += [f"bracket mean, {crf}", f"FID, {crf}"]
+        for row, name in zip(rows, names):
+            fid = values["fid"].get(name)
+            row += [_number(values["bracket_swd"][name]["mean"], ".4g"), _number(fid["fid"] if fid else None)]
+    return out + [_table(header, rows), ""]
 
 
 def _itm_section(report: dict[str, Any]) -> list[str]:

@@ -60,27 +60,44 @@ def _distances(
     reference = _tensor(truth.metered_hdr[order[:half]])
     candidates = {"floor": _tensor(truth.metered_hdr[order[half : 2 * half]])}
     candidates.update({name: _tensor(hdr[:half]) for name, hdr in samples.items()})
-    hdr_distances, bracket = {}, {}
+    hdr_distances = {}
     for name, hdr in tqdm(candidates.items(), desc="SWD", unit="set", disable=not progress):
         result = hdr_swd(hdr, reference, generator=_swd_generator(settings))
         hdr_distances[name] = {"mean": result.mean, "per_level": list(result.per_level)}
-        brackets = exposure_bracket_swd(hdr, reference, generator=_swd_generator(settings))
-        bracket[name] = {f"{stop:+g}": result.mean for stop, result in brackets.items()}
-        bracket[name]["mean"] = float(np.mean(list(bracket[name].values())))
     distances: dict[str, Any] = {
         "set_size": half,
         "hdr_swd": hdr_distances,
         "bracket_stops": list(BRACKET_STOPS),
-        "bracket_swd": bracket,
-        "fid": _fid(reference, candidates, settings, progress),
+        "bracket_swd": _brackets(reference, candidates, settings, "glowgan"),
+        "fid": _fid(reference, candidates, settings, progress, "glowgan"),
+        "by_curve": {
+            crf: {
+                "bracket_swd": _brackets(reference, candidates, settings, crf),
+                "fid": _fid(reference, candidates, settings, progress, crf),
+            }
+            for crf in settings.other_curves
+        },
     }
     return distances
 
 
+def _brackets(
+    reference: torch.Tensor, candidates: dict[str, torch.Tensor], settings: ReportSettings, crf: str
+) -> dict[str, dict[str, float]]:
+    """Exposure-bracket SWD of every candidate, photographed with the mean camera of curve family ``crf``."""
+    bracket = {}
+    for name, hdr in candidates.items():
+        brackets = exposure_bracket_swd(hdr, reference, generator=_swd_generator(settings), crf=crf)
+        bracket[name] = {f"{stop:+g}": result.mean for stop, result in brackets.items()}
+        bracket[name]["mean"] = float(np.mean(list(bracket[name].values())))
+    return bracket
+
+
 def _fid(
-    reference: torch.Tensor, candidates: dict[str, torch.Tensor], settings: ReportSettings, progress: bool
+    reference: torch.Tensor, candidates: dict[str, torch.Tensor], settings: ReportSettings, progress: bool, crf: str
 ) -> dict[str, Any]:
-    """FID and KID of LDR renderings (metered exposure, mean camera), or why they were skipped."""
+    """FID and KID of LDR renderings (metered exposure, the mean camera of curve family ``crf``), or why
+    they were skipped."""
     if settings.fid_count == 0:
         return {"skipped": "not computed (an FID count of 0 was asked for)."}
     try:
@@ -90,8 +107,8 @@ def _fid(
     count = settings.fid_count
 
     def features(hdr: torch.Tensor, name: str) -> np.ndarray:
-        ldr = render_mean_camera(hdr[:count], 0.0)  # [count, 3, H, W] in [0, 1]
-        logger.info("Inception features of %s (%d images)", name, count)
+        ldr = render_mean_camera(hdr[:count], 0.0, crf=crf)  # [count, 3, H, W] in [0, 1]
+        logger.info("Inception features of %s (%d images, %s curve)", name, count, crf)
         return inception_features(ldr, network=network, progress=progress)
 
     reference_features = features(reference, "the reference half")

@@ -36,6 +36,7 @@ class ReportSettings:
     ``itm_full_count`` of those also by GlowGAN's full recipe (``itm_full_options``; 0 skips it).
     ``itm_fast_options``: the encoder-initialised mode. ``examples``: photos in the example figure.
     ``fid_device``: the device of the Inception network (features are the same up to float rounding).
+    ``other_curves``: curve families the distances are also measured with (``by_curve`` in the JSON).
     """
 
     count: int = 1000
@@ -49,6 +50,9 @@ class ReportSettings:
     examples: int = 3
     batch: int = 50
     fid_device: str = "cpu"  # where the Inception network runs (e.g. "cuda")
+    # Curve families, besides the official mean camera's, that bracket SWD and FID renderings are also
+    # shot with: curves the model never assumed (DESIGN.md, "Evaluating honestly").
+    other_curves: tuple[str, ...] = ("srgb", "filmic")
 
     def __post_init__(self) -> None:
         if self.count < 4:
