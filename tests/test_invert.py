@@ -302,11 +302,17 @@ def test_auto_loss_is_pixels_for_small_generators():
         _ImageLoss("lpips", 1.0, torch.rand(1, 3, 8, 16))
 
 
-def test_the_cli_states_the_fast_mode_steps_of_the_library():
-    from glowgan.cli import itm
-    from glowgan.invert import FAST_LATENT_STEPS, FAST_TUNE_STEPS
+def test_the_library_and_the_cli_share_one_set_of_inversion_defaults():
+    import subprocess
+    import sys
 
-    assert (itm.FAST_LATENT_STEPS, itm.FAST_TUNE_STEPS) == (FAST_LATENT_STEPS, FAST_TUNE_STEPS)
+    from glowgan.invert import InversionOptions
+
+    options = InversionOptions()
+    assert (options.latent_steps, options.tune_steps, options.latent_lr) == (1000, 350, 0.1)  # the official recipe
+    # the CLI module, with the defaults, imports without torch (so --help stays fast)
+    code = "import glowgan.cli.itm, sys; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 def _synthesis_at_mean_w(generator, config, circular: bool):

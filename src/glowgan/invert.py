@@ -53,6 +53,7 @@ from glowgan import crf as curves
 from glowgan import tonemap
 from glowgan.config import Config
 from glowgan.envmap import SEAM_THRESHOLD, seam_score
+from glowgan.itm_defaults import FAST_LATENT_STEPS, FAST_TUNE_STEPS, LATENT_LR, LATENT_STEPS, TUNE_STEPS
 from glowgan.models.generator import Generator
 from glowgan.perceptual import perceptual_loss
 
@@ -93,10 +94,10 @@ AUTO_LPIPS_MIN_SIZE = 64
 class InversionOptions:
     """How to invert; defaults are the official recipe's step counts and learning rates."""
 
-    latent_steps: int = 1000  # official
-    latent_lr: float = 0.1  # official (Adam, ramped)
+    latent_steps: int = LATENT_STEPS  # official
+    latent_lr: float = LATENT_LR  # official (Adam, ramped)
     latent_space: str = "w"  # "w" (official) or "w+" (one w per layer)
-    tune_steps: int = 350  # official
+    tune_steps: int = TUNE_STEPS  # official
     tune_lr: float = 3e-4  # PTI (Roich et al. 2022)
     # Locality regulariser (PTI Sec. 3.3): latents at this distance from the pivot, towards a random
     # w, in units of the spread of W (the RMS distance of a random w from the mean w). PTI's alpha = 30
@@ -145,9 +146,6 @@ class InversionOptions:
             raise ValueError(f"crf must be one of {', '.join(cam.CRF_FAMILIES)} or None, got {self.crf!r}")
 
 
-# The fast mode: an encoder's guess (glowgan.encoder.guesser) followed by this many steps.
-FAST_LATENT_STEPS = 100
-FAST_TUNE_STEPS = 50
 
 
 @dataclass

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-DEFAULTS_NOTE = "defaults are the official GlowGAN recipe: 1000 latent steps at lr 0.1, 350 tuning steps"
-# glowgan.invert.FAST_LATENT_STEPS / FAST_TUNE_STEPS, repeated here so that --help does not import torch
-# (tests/test_invert.py checks they agree)
-FAST_LATENT_STEPS = 100
-FAST_TUNE_STEPS = 50
+from glowgan.itm_defaults import FAST_LATENT_STEPS, FAST_TUNE_STEPS, LATENT_LR, LATENT_STEPS, TUNE_STEPS
+
+DEFAULTS_NOTE = (
+    f"defaults are the official GlowGAN recipe: {LATENT_STEPS} latent steps at lr {LATENT_LR}, {TUNE_STEPS} tuning steps"
+)
 # The batch's one summary, in the output folder.
 SUMMARY_NAME = "summary.json"
 
@@ -39,9 +39,13 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--ckpt", type=Path, required=True, help="a GlowGAN checkpoint (camera on) from `glowgan train`")
     parser.add_argument("--out", type=Path, required=True, help="output HDR file, e.g. out.exr; for a batch, a folder")
-    parser.add_argument("--steps", type=int, help="latent/camera optimisation steps (default 1000, fast mode 100)")
-    parser.add_argument("--tune-steps", type=int, help="pivotal tuning steps (default 350, fast mode 50)")
-    parser.add_argument("--lr", type=float, default=0.1, help="peak learning rate of the latent optimisation (default 0.1)")
+    parser.add_argument(
+        "--steps", type=int, help=f"latent/camera optimisation steps (default {LATENT_STEPS}, fast mode {FAST_LATENT_STEPS})"
+    )
+    parser.add_argument("--tune-steps", type=int, help=f"pivotal tuning steps (default {TUNE_STEPS}, fast mode {FAST_TUNE_STEPS})")
+    parser.add_argument(
+        "--lr", type=float, default=LATENT_LR, help=f"peak learning rate of the latent optimisation (default {LATENT_LR})"
+    )
     parser.add_argument("--w-plus", action="store_true", help="optimise one latent per layer (W+) instead of one w")
     parser.add_argument("--fixed-crf", action="store_true", help="keep the CRF at the prior's mean (the official recipe)")
     parser.add_argument(
@@ -136,8 +140,8 @@ def run_itm(args: argparse.Namespace) -> int:
 
     fast = args.encoder is not None
     options = InversionOptions(
-        latent_steps=args.steps if args.steps is not None else (FAST_LATENT_STEPS if fast else 1000),
-        tune_steps=args.tune_steps if args.tune_steps is not None else (FAST_TUNE_STEPS if fast else 350),
+        latent_steps=args.steps if args.steps is not None else (FAST_LATENT_STEPS if fast else LATENT_STEPS),
+        tune_steps=args.tune_steps if args.tune_steps is not None else (FAST_TUNE_STEPS if fast else TUNE_STEPS),
         latent_lr=args.lr,
         latent_space="w+" if args.w_plus else "w",
         estimate_crf=not args.fixed_crf,

@@ -1,0 +1,10 @@
+"""The step counts and learning rate of inverse tone mapping, defined once and free of torch, so that
+``glowgan itm --help`` can state them without importing the library (:class:`glowgan.invert.InversionOptions`
+takes its defaults from here)."""
+
+LATENT_STEPS = 1000  # official GlowGAN recipe
+LATENT_LR = 0.1  # official (Adam, ramped)
+TUNE_STEPS = 350  # official
+# The fast mode: an encoder's guess (glowgan.encoder.guesser) followed by this many steps.
+FAST_LATENT_STEPS = 100
+FAST_TUNE_STEPS = 50
