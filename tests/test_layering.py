@@ -179,10 +179,7 @@ def test_the_cycle_finder_finds_a_cycle(monkeypatch):
 @pytest.mark.parametrize(
     "module",
     [
-        pytest.param(
-            "glowgan.config",
-            marks=pytest.mark.xfail(strict=True, reason="issue 15: config imports camera, and so torch"),
-        ),
+        "glowgan.config",
         "glowgan.hdrio",
         "glowgan.tonemap",
         "glowgan.fileio",

@@ -19,10 +19,12 @@ import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from glowgan.camera import CameraPrior
 from glowgan.presets import preset_names
+
+if TYPE_CHECKING:
+    from glowgan.camera import CameraPrior
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -63,7 +65,15 @@ class CameraConfig:
     """The camera between G and D: ``enabled = false`` gives the vanilla LDR GAN (G outputs [0, 1])."""
 
     enabled: bool = True
-    prior: CameraPrior = field(default_factory=CameraPrior)
+    prior: CameraPrior = field(default_factory=lambda: _camera_prior_class()())
+
+
+def _camera_prior_class() -> type[CameraPrior]:
+    """The camera module (and with it torch) is imported when a config is built, not when this module
+    is: ``--help`` and the TOML checks stay light."""
+    from glowgan.camera import CameraPrior
+
+    return CameraPrior
 
 
 @dataclass(frozen=True)
@@ -132,7 +142,7 @@ class Config:
         return cls(
             model=_build(ModelConfig, data.get("model", {}), f"{source} [model]"),
             camera=CameraConfig(enabled=_typed(bool, enabled, f"{source} [camera] enabled"),
-                                prior=_build(CameraPrior, camera, f"{source} [camera]")),
+                                prior=_build(_camera_prior_class(), camera, f"{source} [camera]")),
             train=_build(TrainConfig, _upgrade_train(data.get("train", {}), f"{source} [train]"), f"{source} [train]"),
         )
 
