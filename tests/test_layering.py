@@ -94,10 +94,13 @@ def test_the_scanner_sees_plain_lazy_and_from_imports():
 
 
 def test_models_never_import_the_camera():
-    """G produces HDR and D judges what it is given; ``camera.render(G(z), cam)`` sits between them."""
+    """G produces HDR and D judges what it is given; ``camera.render(G(z), cam)`` sits between them.
+    Networks are built from plain arguments: neither the config nor training reaches into them."""
     for module in _modules():
         if _in(module, "glowgan.models"):
-            assert not any(_in(name, "glowgan.camera") for name in _reachable(module)), module
+            reached = _reachable(module)
+            for outside in ("glowgan.camera", "glowgan.config", "glowgan.train"):
+                assert not any(_in(name, outside) for name in reached), (module, outside)
 
 
 def test_train_and_invert_never_import_each_other():
@@ -115,6 +118,13 @@ def test_hdrio_is_a_leaf():
     """Image files are read and written with nothing of glowgan but the file utility."""
     outside = {name for name in _reachable("glowgan.hdrio") if not _in(name, "glowgan.hdrio")}
     assert outside == {"glowgan.fileio"}
+
+
+def test_the_camera_builds_on_its_curves_only_and_those_are_leaves():
+    """DESIGN.md: the camera depends on nothing of ours but small ops (its response curves)."""
+    assert _reachable("glowgan.camera") - {"glowgan.camera"} <= {"glowgan", "glowgan.crf"}
+    for leaf in ("glowgan.crf", "glowgan.metrics.dynamic_range"):
+        assert _imports(leaf) <= {"glowgan"}, leaf
 
 
 def test_fileio_uses_the_standard_library_only():
