@@ -29,7 +29,8 @@ from glowgan.checkpoint import load_generator
 from glowgan.encoder import guesser, load_encoder, save_encoder, train_encoder
 from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
-from glowgan.invert import FAST_LATENT_STEPS, FAST_TUNE_STEPS, InversionOptions, invert_photo
+from glowgan.invert import InversionOptions, invert_photo
+from glowgan.itm_defaults import FAST_LATENT_STEPS, FAST_TUNE_STEPS
 
 
 def main() -> None:

@@ -1,4 +1,3 @@
-
 import pytest
 
 from glowgan.camera import CameraPrior

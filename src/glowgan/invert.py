@@ -53,7 +53,7 @@ from glowgan import crf as curves
 from glowgan import tonemap
 from glowgan.config import Config
 from glowgan.envmap import SEAM_THRESHOLD, seam_score
-from glowgan.itm_defaults import FAST_LATENT_STEPS, FAST_TUNE_STEPS, LATENT_LR, LATENT_STEPS, TUNE_STEPS
+from glowgan.itm_defaults import LATENT_LR, LATENT_STEPS, TUNE_STEPS
 from glowgan.models.generator import Generator
 from glowgan.perceptual import perceptual_loss
 

@@ -31,8 +31,6 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from glowgan.checkpoint import load_generator
     from glowgan.config import load_config
     from glowgan.data.synth import SynthSpec, default_camera, synthesize

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from glowgan.invert import FAST_LATENT_STEPS, FAST_TUNE_STEPS, InversionOptions
+from glowgan.invert import InversionOptions
+from glowgan.itm_defaults import FAST_LATENT_STEPS, FAST_TUNE_STEPS
 
 MAIN_MODELS = ("glowgan", "vanilla")
 BASELINE_METHODS = ("trivial", "akyuz", "masia", "masia2009")
