@@ -23,7 +23,6 @@ the RMSE of the model prior's mean curve (what a fixed-CRF inversion assumes).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -40,11 +39,6 @@ from glowgan.generate import parse_seeds
 from glowgan.invert import InversionOptions, invert_photo
 
 GRID = torch.linspace(0.0, 1.0, 257)[None]  # [1, 257] exposed values at which curves are compared
-
-
-def photo_camera(family: str, crf: str) -> cam.CameraPrior:
-    """The training set's camera of ``family`` with the curve family ``crf`` at its default parameters."""
-    return dataclasses.replace(default_camera(family), crf=crf, gamma_mean=None, gamma_std=None, beta_mean=None, beta_std=None)
 
 
 def curve_rmse(found: cam.CameraParams, truth: cam.CameraParams) -> float:
@@ -91,7 +85,7 @@ def main() -> None:
     report: dict[str, dict] = {"checkpoint": str(args.ckpt), "steps": [args.steps, args.tune_steps], "curves": {}}
     for crf in args.curves.split(","):
         photos = held_out_photos(
-            args.family, parse_seeds(args.seeds), size=(height, width), camera=photo_camera(args.family, crf)
+            args.family, parse_seeds(args.seeds), size=(height, width), camera=default_camera(args.family).component(crf)
         )[: args.count]
         found.clear()
         results = evaluate_methods(methods, photos)

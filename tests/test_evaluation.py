@@ -68,13 +68,11 @@ def test_photos_that_are_not_panoramas_get_no_irradiance_score():
 def test_held_out_photos_can_be_shot_with_a_curve_the_model_never_assumed():
     """The same scenes through the default (glowgan) camera and through sRGB: same radiance, other
     photos, and each photo carries the camera that took it."""
-    import dataclasses
-
     import torch
 
     from glowgan.camera import render
     from glowgan.data.synth import default_camera
-    srgb = dataclasses.replace(default_camera("sky"), crf="srgb", gamma_mean=None, gamma_std=None, beta_mean=None, beta_std=None)
+    srgb = default_camera("sky").component("srgb")
     default = held_out_photos("sky", range(12), size=(8, 16))
     other = held_out_photos("sky", range(12), size=(8, 16), camera=srgb)
     assert {p.camera.crf for p in default} == {"glowgan"} and {p.camera.crf for p in other} == {"srgb"}

@@ -119,11 +119,14 @@ def test_report_has_every_section_and_is_deterministic(inputs, tmp_path):
         assert f"| {name} |" in text
     assert "FID/KID: not computed" in text and "Findings" in text
     assert "| set | bracket mean, srgb | FID, srgb | bracket mean, filmic | FID, filmic |" in text
+    assert "The same scenes shot with `srgb` curves" in text and "The same scenes shot with `filmic` curves" in text
     assert "| glowgan | 0.5 | 2.5 |" in text and "| sigma1 | 1 | — |" in text and "| vanilla | off | — |" in text
 
     on_disk = json.loads((tmp_path / "a" / "report.json").read_text())
     numbers = dict(_numbers(on_disk))
     assert len(numbers) > 100 and all(math.isfinite(v) for v in numbers.values())
+    assert set(on_disk["itm"]["by_curve"]) == {"srgb", "filmic"}
+    assert on_disk["itm"]["by_curve"]["srgb"]["summary"]["trivial"] != on_disk["itm"]["summary"]["trivial"]
     by_curve = on_disk["distances"]["by_curve"]
     assert set(by_curve) == {"srgb", "filmic"}
     # other curves photograph the same sets differently: other distances, the floor among them

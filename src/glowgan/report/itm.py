@@ -12,6 +12,7 @@ import torch
 
 from glowgan import tonemap
 from glowgan.baselines import get_baseline
+from glowgan.data.synth import default_camera
 from glowgan.evaluation import HeldOutPhoto, evaluate_methods, held_out_photos, summarise
 from glowgan.invert import invert_photo
 from glowgan.metrics.fidelity import align_exposure
@@ -65,6 +66,7 @@ def inverse_tone_mapping(
         "summary": summarise(results),
         "fast_options": asdict(settings.itm_fast_options) if encoder_model is not None else None,
     }
+    section["by_curve"] = _other_curves(truth, methods, settings, progress)
     full_count = min(settings.itm_full_count, len(photos))
     if full_count:
         full = settings.itm_full_options
@@ -77,6 +79,24 @@ def inverse_tone_mapping(
         subset = {name: {key: values[:full_count] for key, values in rows.items()} for name, rows in results.items()}
         section["full_subset"] = {"photos": full_count, "summary": summarise(subset), "options": asdict(full)}
     return section, _example_rows(photos[: settings.examples], methods)
+
+
+def _other_curves(
+    truth: World, methods: dict[str, _Recorder], settings: ReportSettings, progress: bool
+) -> dict[str, Any]:
+    """The same methods on the same scenes photographed with curve families the model never assumed
+    (the world's camera otherwise): one summary per family."""
+    by_curve = {}
+    raw = {name: recorder.method for name, recorder in methods.items()}  # the examples keep the first photos
+    for crf in settings.other_curves:
+        camera = default_camera(truth.family).component(crf)
+        photos = held_out_photos(truth.family, settings.itm_seeds, size=truth.size, camera=camera)[: settings.itm_count]
+        by_curve[crf] = {
+            "photos": len(photos),
+            "clipped_fraction_mean": float(np.mean([photo.clipped.mean() for photo in photos])),
+            "summary": summarise(evaluate_methods(raw, photos, progress=progress)),
+        }
+    return by_curve
 
 
 def _example_rows(photos: list[HeldOutPhoto], methods: dict[str, _Recorder]) -> list[list[np.ndarray | None]]:

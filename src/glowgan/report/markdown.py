@@ -193,6 +193,12 @@ def _itm_section(report: dict[str, Any]) -> list[str]:
         "after an exposure alignment on the unclipped pixels; *clipped* = the pixels the photo clipped."
     )
     out += ["", format_table(itm["summary"]), ""]
+    for crf, other in itm.get("by_curve", {}).items():
+        out.append(
+            f"The same scenes shot with `{crf}` curves, which the model never assumed ({other['photos']} photos that "
+            f"clip, {100 * other['clipped_fraction_mean']:.1f} % of pixels clipped on average):"
+        )
+        out += ["", format_table(other["summary"]), ""]
     if "full_subset" in itm:
         subset = itm["full_subset"]
         options = subset["options"]
