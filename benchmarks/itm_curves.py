@@ -56,6 +56,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--tune-steps", type=int, default=100)
     parser.add_argument("--loss", default="pixel", choices=("auto", "lpips", "msssim", "pixel"))
+    parser.add_argument(
+        "--crf-prior-weight", type=float, default=InversionOptions().crf_prior_weight,
+        help="weight of the curve's log-prior in the inversions (default: the library's)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -67,7 +71,13 @@ def main() -> None:
     found: dict[str, list[cam.CameraParams]] = {}
 
     def inversion(name: str, crf: str | None):
-        options = InversionOptions(latent_steps=args.steps, tune_steps=args.tune_steps, perceptual=args.loss, crf=crf)
+        options = InversionOptions(
+            latent_steps=args.steps,
+            tune_steps=args.tune_steps,
+            perceptual=args.loss,
+            crf=crf,
+            crf_prior_weight=args.crf_prior_weight,
+        )
 
         def run(ldr: np.ndarray) -> np.ndarray:
             result = invert_photo(generator, config, ldr, options=options, progress=False)
@@ -82,7 +92,12 @@ def main() -> None:
         name, _, ckpt = item.partition("=")
         methods[name] = available[name] if name in available else get_baseline(name, **({"ckpt": ckpt} if ckpt else {}))
 
-    report: dict[str, dict] = {"checkpoint": str(args.ckpt), "steps": [args.steps, args.tune_steps], "curves": {}}
+    report: dict[str, dict] = {
+        "checkpoint": str(args.ckpt),
+        "steps": [args.steps, args.tune_steps],
+        "crf_prior_weight": args.crf_prior_weight,
+        "curves": {},
+    }
     for crf in args.curves.split(","):
         photos = held_out_photos(
             args.family, parse_seeds(args.seeds), size=(height, width), camera=default_camera(args.family).component(crf)

@@ -5,7 +5,9 @@ default); version 1 (an analytic gradient, a disk and blob clouds) stays in :mod
 unchanged, so older sets remain reproducible. The conventions are those of the world module's
 docstring: ``[N, 3, H, W]`` linear radiance >= 0 in scene units, equirectangular geometry, image ``i``
 a deterministic function of its seed, everything a function of the view direction (the panorama wraps
-around horizontally), small bright features pixel-filtered and energy-conserving.
+around horizontally), small bright features pixel-filtered and energy-conserving. At about 630 lines
+it is one physical model kept in one place on purpose: the sky, sun, clouds and ground share the
+atmosphere's constants and the sun's attenuation, and split apart they would be read out of order.
 
 What is modelled, and from where:
 
