@@ -295,7 +295,8 @@ def _time_iterations(
     import torch
 
     from glowgan.config import load_config
-    from glowgan.train import Distributed, new_state
+    from glowgan.distributed import Distributed
+    from glowgan.train import new_state
 
     device = torch.device(check.device)
     config = load_config(preset=preset, overrides=overrides)

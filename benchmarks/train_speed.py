@@ -19,7 +19,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from glowgan.config import load_config, preset_names
-from glowgan.train import Distributed, d_step, g_step, new_state, update_ema
+from glowgan.distributed import Distributed
+from glowgan.train import d_step, g_step, new_state, update_ema
 
 
 def matmul_peak_gflops(device: torch.device, size: int = 2048, repeats: int = 10) -> float:

@@ -11,15 +11,9 @@ from glowgan.checkpoint import build_generator, save_checkpoint
 from glowgan.cli import main
 from glowgan.config import load_config
 from glowgan.encoder import guesser, load_encoder, predict, save_encoder, train_encoder
-from glowgan.invert import (
-    InversionOptions,
-    _ImageLoss,
-    blend,
-    fit_photo,
-    invert_photo,
-    resize_bilinear,
-    saturation_mask,
-)
+from glowgan.invert import InversionOptions, invert_photo
+from glowgan.itm_losses import ImageLoss
+from glowgan.itm_photo import blend, fit_photo, resize_bilinear, saturation_mask
 from glowgan.perceptual import lpips_available
 
 TINY = ["model.resolution=[16, 32]", "model.z_dim=8", "model.w_dim=8", "model.g_channel_base=64", "model.g_channel_max=8"]
@@ -237,7 +231,7 @@ def test_encoder_learns_and_starts_the_fast_mode(model, checkpoint, tmp_path, ca
 def test_lpips_loss_with_a_cached_target_equals_plain_lpips():
     rng = torch.Generator().manual_seed(0)
     target, image = torch.rand(1, 3, 16, 32, generator=rng), torch.rand(1, 3, 16, 32, generator=rng)
-    loss = _ImageLoss("lpips", 0.5, target)
+    loss = ImageLoss("lpips", 0.5, target)
     expected = loss.perceptual(image, target) + 0.5 * (image - target).square().mean()
     assert loss.name == "lpips"
     assert float(loss(image)) == pytest.approx(float(expected), rel=1e-6)
@@ -269,7 +263,7 @@ def test_crop_fit_end_to_end(model, checkpoint, tmp_path):
     photo = np.random.default_rng(0).uniform(0.1, 0.9, (16, 48, 3)).astype(np.float32)
     result = invert_photo(generator, config, photo, options=InversionOptions(latent_steps=5, tune_steps=0, perceptual="pixel", fit="crop"), progress=False)
     assert result.hdr.shape == (16, 32, 3) and result.crop == {"top": 0, "left": 8, "height": 16, "width": 32}
-    from glowgan.invert import preview_sheet
+    from glowgan.itm_outputs import preview_sheet
 
     assert preview_sheet(photo, result).shape == (16, 4 * 32 + 3 * 2, 3)
     with pytest.raises(ValueError, match="cropped"):
@@ -297,9 +291,9 @@ def test_bad_options_and_guesses_are_refused(model):
 
 
 def test_auto_loss_is_pixels_for_small_generators():
-    assert _ImageLoss("auto", 1.0, torch.rand(1, 3, 16, 32)).name == "pixel"
+    assert ImageLoss("auto", 1.0, torch.rand(1, 3, 16, 32)).name == "pixel"
     with pytest.raises(ValueError, match="--loss msssim or --loss pixel"):
-        _ImageLoss("lpips", 1.0, torch.rand(1, 3, 8, 16))
+        ImageLoss("lpips", 1.0, torch.rand(1, 3, 8, 16))
 
 
 def test_the_library_and_the_cli_share_one_set_of_inversion_defaults():
@@ -350,7 +344,7 @@ def test_an_ordinary_photo_is_not_wrapped_by_a_panorama_model(model):
 
 
 def test_only_a_two_to_one_photo_whose_edges_meet_wraps_by_default(model):
-    from glowgan.invert import photo_wraps
+    from glowgan.itm_photo import photo_wraps
 
     generator, config = model
     panorama = torch.from_numpy(photograph(generator, generator.mapping.w_avg.expand(1, generator.num_ws, -1), 1.0, 0.9, 0.6)[0]).permute(2, 0, 1)[None]
@@ -364,7 +358,8 @@ def test_only_a_two_to_one_photo_whose_edges_meet_wraps_by_default(model):
 
 
 def test_the_preview_is_sized_for_a_screen():
-    from glowgan.invert import PREVIEW_MAX_SIDE, InversionResult, preview_sheet
+    from glowgan.invert import InversionResult
+    from glowgan.itm_outputs import PREVIEW_MAX_SIDE, preview_sheet
 
     rng = np.random.default_rng(0)
     photo = rng.uniform(0, 1, (800, 1280, 3)).astype(np.float32)  # 4 panels side by side: 5126 pixels wide
@@ -381,13 +376,13 @@ def test_the_preview_is_sized_for_a_screen():
 
 
 def test_a_perceptual_network_loaded_once_serves_many_photos(model, monkeypatch):
-    from glowgan import invert
-    from glowgan.invert import perceptual_network
+    from glowgan import itm_losses
+    from glowgan.itm_losses import perceptual_network
 
     generator, config = model
     assert perceptual_network("auto", generator) is None  # a 16x32 generator: the pixel loss alone
     network = perceptual_network("msssim", generator)
-    monkeypatch.setattr(invert, "perceptual_loss", lambda *a, **k: pytest.fail("the network was loaded again"))
+    monkeypatch.setattr(itm_losses, "perceptual_loss", lambda *a, **k: pytest.fail("the network was loaded again"))
     options = InversionOptions(latent_steps=2, tune_steps=1, perceptual="msssim")
     for seed in (0, 1):
         photo = np.random.default_rng(seed).uniform(0.1, 0.9, (16, 32, 3)).astype(np.float32)

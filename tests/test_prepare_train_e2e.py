@@ -16,7 +16,7 @@ from PIL import Image
 
 from glowgan.checkpoint import load_checkpoint
 from glowgan.data.dataset import ImageFolderDataset
-from glowgan.train import CHECKPOINT_NAME
+from glowgan.train_log import CHECKPOINT_NAME
 from tiny import TINY_TRAIN
 
 PHOTOS = 200

@@ -15,7 +15,8 @@ from glowgan.config import Config, load_config
 from glowgan.models import efficientnet
 from glowgan.models.efficientnet import EfficientNetUnavailable, efficientnet_available
 from glowgan.models.projected import HeadConv, PatchHead, ProjectedDiscriminator
-from glowgan.train import CHECKPOINT_NAME, train
+from glowgan.train import train
+from glowgan.train_log import CHECKPOINT_NAME
 from tiny import TINY_TRAIN, write_blob_photos
 
 pytestmark = pytest.mark.skipif(

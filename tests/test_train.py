@@ -13,10 +13,12 @@ import torch
 
 from glowgan import hdrio
 from glowgan import train as train_module
+from glowgan.distributed import Distributed
 from glowgan.checkpoint import load_checkpoint, load_generator
 from glowgan.config import load_config
 from glowgan.generate import generate_images
-from glowgan.train import CHECKPOINT_NAME, TrainingStopped, train
+from glowgan.train import TrainingStopped, train
+from glowgan.train_log import CHECKPOINT_NAME
 from tiny import TINY_TRAIN, write_blob_photos
 
 
@@ -237,7 +239,7 @@ def test_resume_takes_new_learning_rates_and_refuses_a_new_seed(ldr_folder, tmp_
 def _steps(config, reals: torch.Tensor, steps: int):
     """``steps`` D and G steps from a fresh state on the same reals; each step's stats and gradients."""
     state = train_module.new_state(config, device=torch.device("cpu"))
-    dist_info = train_module.Distributed()
+    dist_info = Distributed()
     records = []
     for _ in range(steps):
         d_stats = train_module.d_step(state, reals, dist_info)
@@ -313,8 +315,8 @@ def test_a_step_reads_the_device_twice(ldr_folder):
     reals = torch.rand(4, 3, 8, 16)
     with CountSyncs():
         for _ in range(2):  # a step with R1 and one without
-            train_module.d_step(state, reals, train_module.Distributed())
-            train_module.g_step(state, 4, train_module.Distributed())
+            train_module.d_step(state, reals, Distributed())
+            train_module.g_step(state, 4, Distributed())
             train_module.update_ema(state, 4)
             state.step += 1
     assert CountSyncs.count == 4
@@ -366,7 +368,7 @@ import sys
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from glowgan import train as T
+from glowgan import distributed as T
 
 
 def work(rank, store):

@@ -28,7 +28,8 @@ from tqdm import tqdm
 from glowgan import camera as cam
 from glowgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from glowgan.config import Config
-from glowgan.invert import InitialGuess, check_generator, downsample, fit_photo, photo_tensor, w_spread
+from glowgan.invert import InitialGuess, check_generator, w_spread
+from glowgan.itm_photo import downsample, fit_photo, photo_tensor
 from glowgan.models.generator import Generator
 
 ENCODER_KIND = "glowgan-itm-encoder"

@@ -28,34 +28,32 @@ Units of the result: the photo's linear scale, where 1.0 is the level at which t
 
 A fast mode (``glowgan.encoder``) replaces the start of step 2 with an encoder's prediction of the
 latent and camera, after which a few optimisation steps suffice.
+
+This module holds the options, the result and steps 2 and 3; the photo's side of steps 1 and 4 is
+:mod:`glowgan.itm_photo`, the image loss :mod:`glowgan.itm_losses`, and what is written for a result
+(record, preview sheet) :mod:`glowgan.itm_outputs`.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
-import functools
 import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from glowgan import camera as cam
 from glowgan import crf as curves
-from glowgan import tonemap
 from glowgan.config import Config
-from glowgan.envmap import SEAM_THRESHOLD, seam_score
 from glowgan.itm_defaults import LATENT_LR, LATENT_STEPS, TUNE_STEPS
+from glowgan.itm_losses import ImageLoss
+from glowgan.itm_photo import blend, downsample, fit_photo, photo_tensor, photo_wraps, saturation_mask
 from glowgan.models.generator import Generator
-from glowgan.perceptual import perceptual_loss
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +61,6 @@ LATENT_SPACES = ("w", "w+")
 FITS = ("stretch", "crop")
 PERCEPTUAL_KINDS = ("auto", "lpips", "msssim", "pixel")
 
-# official GlowGAN code: m = clip((max_c I - 0.97) / 0.03, 0, 1); the ramp ends at the clip level 1.
-MASK_THRESHOLD = 0.97
 # StyleGAN2 projector schedule (Karras et al. 2020, Appendix D): lr ramps up over the first 5 % and
 # down (cosine) over the last 25 % of the steps; latent noise starts at 5 % of the spread of W and
 # decays quadratically to 0 at 75 % of the steps.
@@ -72,22 +68,10 @@ LR_RAMP_UP = 0.05
 LR_RAMP_DOWN = 0.25
 LATENT_NOISE_START = 0.05
 LATENT_NOISE_END = 0.75
-# Photos whose aspect ratio differs from the generator's by more than this are worth a warning.
-ASPECT_TOLERANCE = 0.05
-# The preview sheet's longest side at most (pixels): a screen's width. A 2560x1600 photo gave a
-# 10246x1600 sheet (15 MB) before; now 2046x319.
-PREVIEW_MAX_SIDE = 2048
 # Latents drawn to measure the spread of W (used to scale latent noise and the locality distance).
 W_SPREAD_SAMPLES = 2000
 # Radiance floor before log2 in the locality regulariser: a relu generator outputs exact zeros.
 LOG_HDR_FLOOR = 2.0**-24
-# The smallest image LPIPS-VGG16 takes (glowgan.perceptual.MIN_SIZE).
-LPIPS_MIN_SIZE = 16
-# perceptual="auto" uses LPIPS only for generators at least this size (shorter side). Measured at 32x64
-# (docs/itm/README.md): 300 + 100 steps with the pixel loss alone gained 1.1 dB PU21 on clipped regions
-# over the trivial baseline, with LPIPS-VGG16 they lost 0.3 dB, and took 4x longer; VGG features of a
-# 32-pixel image are a few pixels wide.
-AUTO_LPIPS_MIN_SIZE = 64
 
 
 @dataclass(frozen=True)
@@ -117,11 +101,12 @@ class InversionOptions:
     # against a fixed CRF; 1e-3: -0.25 dB; 1e-2: -0.15 dB; docs/itm/README.md).
     crf_prior_weight: float = 1e-2
     # "auto": LPIPS (if its weights are installed, else the MS-SSIM fallback) for generators of at least
-    # AUTO_LPIPS_MIN_SIZE pixels, the pixel loss alone for smaller ones; or "lpips", "msssim", "pixel".
+    # itm_losses.AUTO_LPIPS_MIN_SIZE pixels, the pixel loss alone for smaller ones; or "lpips", "msssim",
+    # "pixel".
     perceptual: str = "auto"
     fit: str = "stretch"  # how a photo of another aspect ratio meets the generator: "stretch" or "crop"
     # Whether the photo's left and right edges are neighbours (a 360-degree panorama): True, False, or
-    # None to decide from the photo (photo_wraps). Without it, a panorama model's wrap-around
+    # None to decide from the photo (itm_photo.photo_wraps). Without it, a panorama model's wrap-around
     # convolutions are turned off for this photo and its content is upsampled without wrapping.
     wrap: bool | None = None
     seed: int = 0  # latent noise and regulariser latents
@@ -146,8 +131,6 @@ class InversionOptions:
             raise ValueError(f"crf must be one of {', '.join(cam.CRF_FAMILIES)} or None, got {self.crf!r}")
 
 
-
-
 @dataclass
 class InitialGuess:
     """A starting point for step 2 (e.g. from ``glowgan.encoder``): ``w`` [w_dim] and a camera."""
@@ -170,51 +153,6 @@ class InversionResult:
     wrap: bool = False  # the photo's left and right edges were treated as neighbours
 
 
-def saturation_mask(ldr: torch.Tensor) -> torch.Tensor:
-    """Soft mask of saturated pixels [N, 1, H, W] from ``ldr`` [N, 3, H, W] (official GlowGAN blend).
-
-    The ramp's width is computed in the image's own precision, so a clipped pixel gets exactly 1.
-    """
-    ramp = torch.ones((), dtype=ldr.dtype, device=ldr.device) - MASK_THRESHOLD
-    return ((ldr.amax(dim=1, keepdim=True) - MASK_THRESHOLD) / ramp).clamp(0.0, 1.0)
-
-
-def resize_bilinear(image: torch.Tensor, size: tuple[int, int], *, circular: bool = False) -> torch.Tensor:
-    """Bilinear resampling of [N, C, H, W] to ``size`` with pixel centres aligned (align_corners=False).
-
-    With ``circular=True`` the horizontal axis wraps (equirectangular panoramas), so the seam is
-    interpolated across rather than clamped. Used to upsample; see :func:`downsample` for the other way.
-    """
-    out_h, out_w = size
-    rows = _axis_weights(image.shape[2], out_h, wrap=False, device=image.device)
-    cols = _axis_weights(image.shape[3], out_w, wrap=circular, device=image.device)
-    top = image.index_select(2, rows[0]) * (1 - rows[2]).view(1, 1, -1, 1)
-    image = top + image.index_select(2, rows[1]) * rows[2].view(1, 1, -1, 1)
-    left = image.index_select(3, cols[0]) * (1 - cols[2]).view(1, 1, 1, -1)
-    return left + image.index_select(3, cols[1]) * cols[2].view(1, 1, 1, -1)
-
-
-def _axis_weights(size_in: int, size_out: int, *, wrap: bool, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """Indices of the two source samples and the weight of the second, for each output position."""
-    position = (torch.arange(size_out, device=device, dtype=torch.float64) + 0.5) * size_in / size_out - 0.5
-    low = torch.floor(position)
-    weight = (position - low).float()
-    low = low.long()
-    high = low + 1
-    if wrap:
-        low, high = low % size_in, high % size_in
-    else:
-        low, high = low.clamp(0, size_in - 1), high.clamp(0, size_in - 1)
-    return low, high, weight
-
-
-def downsample(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Antialiased resampling of [N, C, H, W] to a smaller (or equal) ``size``."""
-    if tuple(image.shape[2:]) == tuple(size):
-        return image
-    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
-
-
 def check_generator(generator: Generator, config: Config) -> None:
     """Inverse tone mapping needs an HDR generator: refuse a vanilla (camera-off) model clearly."""
     if not config.camera.enabled or generator.output != "hdr":
@@ -222,49 +160,6 @@ def check_generator(generator: Generator, config: Config) -> None:
             "this checkpoint is a plain LDR GAN (trained with --camera off); inverse tone mapping needs a "
             "GlowGAN checkpoint trained with the camera on"
         )
-
-
-def photo_tensor(photo_ldr: np.ndarray, *, name: str = "photo") -> torch.Tensor:
-    """[H, W, 3] (or [H, W] grey) floats in [0, 1] -> [1, 3, H, W] float32, checked."""
-    photo_ldr = np.asarray(photo_ldr)
-    if photo_ldr.ndim == 2:
-        photo_ldr = np.repeat(photo_ldr[..., None], 3, axis=2)
-    if photo_ldr.ndim != 3 or photo_ldr.shape[2] != 3:
-        raise ValueError(f"{name} must be an RGB image [H, W, 3] with values in [0, 1], got shape {photo_ldr.shape}")
-    if not np.isfinite(photo_ldr).all() or photo_ldr.min() < 0 or photo_ldr.max() > 1:
-        raise ValueError(f"{name} must hold finite values in [0, 1]; read photos with glowgan.hdrio.read_ldr")
-    if min(photo_ldr.shape[:2]) < 4:
-        raise ValueError(f"{name} is {photo_ldr.shape[1]}x{photo_ldr.shape[0]} pixels; it needs at least 4x4")
-    return torch.from_numpy(np.ascontiguousarray(photo_ldr, dtype=np.float32)).permute(2, 0, 1)[None]
-
-
-def fit_photo(
-    photo: torch.Tensor,  # [1, 3, H, W] ldr
-    resolution: tuple[int, int],
-    fit: str,
-) -> tuple[torch.Tensor, dict[str, int] | None]:
-    """Step 1's geometry: the photo region used (``crop``: centre crop to the generator's aspect)."""
-    height, width = photo.shape[2:]
-    aspect_photo, aspect_g = width / height, resolution[1] / resolution[0]
-    if abs(math.log(aspect_photo / aspect_g)) <= math.log1p(ASPECT_TOLERANCE):
-        return photo, None
-    if fit == "stretch":
-        log.warning(
-            "the photo's aspect ratio (%.3g) differs from the generator's (%.3g); it is stretched to fit for the "
-            "inversion and the output keeps the photo's size (pass fit='crop' / --fit crop to crop instead)",
-            aspect_photo,
-            aspect_g,
-        )
-        return photo, None
-    crop_h, crop_w = (height, round(height * aspect_g)) if aspect_photo > aspect_g else (round(width / aspect_g), width)
-    if min(crop_h, crop_w) < 4:
-        raise ValueError(
-            f"the photo ({width}x{height}) cropped to the generator's aspect ratio would be {crop_w}x{crop_h} pixels; "
-            "use --fit stretch or a larger photo"
-        )
-    top, left = (height - crop_h) // 2, (width - crop_w) // 2
-    log.warning("the photo is centre-cropped to %dx%d (the generator's aspect ratio); the output has that size", crop_w, crop_h)
-    return photo[:, :, top : top + crop_h, left : left + crop_w], {"top": top, "left": left, "height": crop_h, "width": crop_w}
 
 
 def w_spread(generator: Generator, *, generator_seed: int = 0) -> float:
@@ -344,53 +239,6 @@ class _CameraFit(torch.nn.Module):
         return self.params().detach().to("cpu")
 
 
-def _resolve_perceptual(kind: str, size: tuple[int, int]) -> str:
-    """``kind`` for a generator of ``size`` (height, width): "auto" becomes "pixel" below AUTO_LPIPS_MIN_SIZE."""
-    if kind == "lpips" and min(size) < LPIPS_MIN_SIZE:
-        raise ValueError(
-            f"LPIPS needs images of at least {LPIPS_MIN_SIZE}x{LPIPS_MIN_SIZE} pixels and this generator makes "
-            f"{size[1]}x{size[0]}; use --loss msssim or --loss pixel"
-        )
-    if kind == "auto" and min(size) < AUTO_LPIPS_MIN_SIZE:
-        _announce_pixel_loss(size)
-        return "pixel"
-    return kind
-
-
-@functools.cache
-def _announce_pixel_loss(size: tuple[int, int]) -> None:
-    """Say once per process (not once per photo of a batch) why the pixel loss is used."""
-    log.info("a %dx%d generator: pixel loss only (LPIPS helps from %d pixels up)", size[1], size[0], AUTO_LPIPS_MIN_SIZE)
-
-
-def perceptual_network(kind: str, generator: Generator) -> torch.nn.Module | None:
-    """The perceptual network that inverting ``generator`` with ``InversionOptions.perceptual = kind``
-    uses (None: the pixel loss alone), on the generator's device: load it once and pass it to
-    :func:`invert_photo` for many photos."""
-    kind = _resolve_perceptual(kind, generator.img_resolution)
-    return None if kind == "pixel" else perceptual_loss(kind).to(generator.mapping.w_avg.device)
-
-
-def photo_wraps(photo: torch.Tensor, config: Config, wrap: bool | None) -> bool:
-    """Whether the photo's (after step 1's crop) left and right edges are neighbours.
-
-    ``wrap`` True or False decides. None: only for a model trained with wrap-around convolutions
-    (``model.circular``), and only for a photo that is a 2:1 panorama: 2:1 within ASPECT_TOLERANCE and
-    with edges that meet (:func:`glowgan.envmap.seam_score` at most SEAM_THRESHOLD; measured on LDR
-    photos of the procedural world at 32x64 and 128x256, 40 each: sky panoramas score at most 2.1, 2:1
-    views into rooms ("window") 1.7-390, all but one above 3). An ordinary photo is never wrapped: a
-    panorama model would otherwise join its left and right edges.
-    """
-    if wrap is not None:
-        if wrap and not config.model.circular:
-            log.warning("wrap: this model was trained without wrap-around convolutions; only its upsampled content wraps")
-        return wrap
-    height, width = photo.shape[2:]
-    if not config.model.circular or abs(math.log(width / (2 * height))) > math.log1p(ASPECT_TOLERANCE):
-        return False
-    return seam_score(photo[0].permute(1, 2, 0).cpu().numpy())["score"] <= SEAM_THRESHOLD
-
-
 def _without_wrap(generator: Generator) -> Generator:
     """``generator`` (in place) with its wrap-around convolutions and upsampling turned off: zero padding at
     the left and right edges, as for an ordinary photo."""
@@ -398,38 +246,6 @@ def _without_wrap(generator: Generator) -> Generator:
         if hasattr(module, "circular"):
             module.circular = False
     return generator
-
-
-class _ImageLoss(torch.nn.Module):
-    """Distance of LDR images [1, 3, h, w] in [0, 1] to a fixed target: perceptual + ``pixel_weight`` x MSE.
-
-    LPIPS features of the target are computed once.
-    """
-
-    def __init__(self, kind: str, pixel_weight: float, target_ldr: torch.Tensor, *, network: torch.nn.Module | None = None):
-        super().__init__()
-        kind = _resolve_perceptual(kind, tuple(target_ldr.shape[2:]))
-        if network is not None and kind != "pixel" and kind not in ("auto", network.kind):
-            raise ValueError(f"the perceptual network given is {network.kind!r} but the options ask for {kind!r}")
-        if kind == "pixel":
-            self.perceptual = None
-        else:
-            self.perceptual = network if network is not None else perceptual_loss(kind).to(target_ldr.device)
-        self.name = "pixel" if self.perceptual is None else self.perceptual.kind
-        self.pixel_weight = pixel_weight
-        self.target_ldr = target_ldr
-        self.target_units = None
-        if self.name == "lpips":
-            with torch.no_grad():
-                self.target_units = self.perceptual.unit_features(target_ldr)
-
-    def forward(self, ldr: torch.Tensor) -> torch.Tensor:
-        loss = self.pixel_weight * (ldr - self.target_ldr).square().mean()
-        if self.target_units is not None:
-            loss = loss + self.perceptual.distance_to_features(ldr, self.target_units).mean()
-        elif self.perceptual is not None:
-            loss = loss + self.perceptual(ldr, self.target_ldr).mean()
-        return loss
 
 
 def invert_photo(
@@ -447,8 +263,9 @@ def invert_photo(
     ``generator`` is left unchanged (pivotal tuning works on a copy). ``initial`` replaces the default
     start (mean w, prior-mean CRF, median-matched exposure): a guess, or a function of the target
     (the photo on the generator's grid after step 1, [1, 3, h, w]) that makes one, such as
-    ``glowgan.encoder.guesser``. ``perceptual``: the network of :func:`perceptual_network`, loaded
-    once for many photos (otherwise it is loaded here when ``options.perceptual`` needs it).
+    ``glowgan.encoder.guesser``. ``perceptual``: the network of
+    :func:`glowgan.itm_losses.perceptual_network`, loaded once for many photos (otherwise it is loaded
+    here when ``options.perceptual`` needs it).
     """
     check_generator(generator, config)
     device = generator.mapping.w_avg.device
@@ -460,7 +277,7 @@ def invert_photo(
     photo = photo_tensor(photo_ldr).to(device)  # [1, 3, H, W] ldr
     photo, crop = fit_photo(photo, generator.img_resolution, options.fit)
     target_ldr = downsample(photo, generator.img_resolution)  # [1, 3, h, w]
-    loss_fn = _ImageLoss(options.perceptual, options.pixel_weight, target_ldr, network=perceptual)
+    loss_fn = ImageLoss(options.perceptual, options.pixel_weight, target_ldr, network=perceptual)
     if callable(initial):
         initial = initial(target_ldr)
     wrap = photo_wraps(photo, config, options.wrap)
@@ -503,7 +320,7 @@ def _fit_latent_and_camera(
     generator: Generator,
     config: Config,
     target_ldr: torch.Tensor,
-    loss_fn: _ImageLoss,
+    loss_fn: ImageLoss,
     options: InversionOptions,
     initial: InitialGuess | None,
     spread: float,
@@ -561,7 +378,7 @@ def _pivotal_tuning(
     ws_pivot: torch.Tensor,  # [1, num_ws, w_dim]
     params: cam.CameraParams,
     target_ldr: torch.Tensor,
-    loss_fn: _ImageLoss,
+    loss_fn: ImageLoss,
     options: InversionOptions,
     spread: float,
     rng: torch.Generator,
@@ -607,93 +424,3 @@ def _locality_loss(
         reference = torch.log2(original.synthesis(ws_r, noise_mode="const").float().clamp_min(LOG_HDR_FLOOR))
     tuned_log2 = torch.log2(tuned.synthesis(ws_r, noise_mode="const").float().clamp_min(LOG_HDR_FLOOR))
     return (tuned_log2 - reference).square().mean()
-
-
-def blend(
-    photo_ldr: torch.Tensor,  # [1, 3, H, W] in [0, 1], the photo at full resolution
-    generator_hdr: torch.Tensor,  # [1, 3, h, w] linear, already multiplied by the photo's exposure gain
-    params: cam.CameraParams,
-    *,
-    circular: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Step 4: ``out = m max(H, f^-1(I)) + (1 - m) f^-1(I)`` at the photo's resolution; returns (hdr, m).
-
-    Where ``m`` is 0 the output *is* the linearised photo, bit for bit.
-    """
-    linear = cam.crf_inverse(photo_ldr, params)  # [1, 3, H, W], 1 = clip level
-    mask = saturation_mask(photo_ldr)  # [1, 1, H, W]
-    upsampled = torch.exp2(resize_bilinear(torch.log2(generator_hdr.clamp_min(1e-30)), tuple(photo_ldr.shape[2:]), circular=circular))
-    filled = torch.maximum(upsampled, linear)
-    return torch.where(mask > 0, mask * filled + (1 - mask) * linear, linear), mask
-
-
-def result_record(result: InversionResult, *, input_path: str | None, options: InversionOptions) -> dict[str, Any]:
-    """The JSON written next to an ITM result."""
-    return {
-        "input": input_path,  # the LDR photo
-        "camera": result.camera.to_records()[0],
-        "units": "linear; 1.0 = the level at which the photo clips",
-        "size": [int(result.hdr.shape[1]), int(result.hdr.shape[0])],
-        "generator_size": [int(result.generator_hdr.shape[1]), int(result.generator_hdr.shape[0])],
-        "crop": result.crop,  # {top, left, height, width} of the photo, or null
-        "wrap": result.wrap,  # the photo's left and right edges were treated as neighbours
-        "masked_fraction": float((result.mask > 0).mean()),  # pixels where the generator's content enters
-        "perceptual": result.perceptual,
-        "final_latent_loss": result.latent_losses[-1] if result.latent_losses else None,
-        "final_tune_loss": result.tune_losses[-1] if result.tune_losses else None,
-        "seconds": result.seconds,
-        "options": asdict(options),
-    }
-
-
-def preview_sheet(
-    photo_ldr: np.ndarray,
-    result: InversionResult,
-    *,
-    stops: tuple[float, ...] = (-3.0, 0.0, 3.0),
-    gap: int = 2,  # pixels between panels
-    max_side: int = PREVIEW_MAX_SIDE,  # pixels; the sheet's longest side at most
-) -> np.ndarray:
-    """Input | output at each of ``stops``, each output photographed with the camera found for the photo.
-
-    At 0 stops the output looks like the input (except inside the mask, where the camera clips it
-    again); at -3 stops the recovered highlights show. Sized for a screen: when the sheet would be
-    longer than ``max_side`` pixels, every panel is downsampled (antialiased; the output in linear
-    radiance before it is photographed, the input in display values) so that it is not.
-    """
-    hdr = torch.from_numpy(result.hdr).permute(2, 0, 1)[None]  # [1, 3, H, W], linear
-    photo = photo_tensor(photo_ldr)  # [1, 3, H, W] ldr
-    if result.crop is not None:
-        top, left, height, width = (result.crop[key] for key in ("top", "left", "height", "width"))
-        photo = photo[:, :, top : top + height, left : left + width]
-    size = preview_panel_size(tuple(hdr.shape[2:]), panels=len(stops) + 1, gap=gap, max_side=max_side)
-    hdr = downsample(hdr, size)
-    panels = [downsample(photo, size)[0].permute(1, 2, 0).numpy()]
-    for stop in stops:
-        camera = dataclasses.replace(result.camera, exposure_stops=torch.tensor([float(stop)]))
-        panels.append(cam.render(hdr, camera)[0].permute(1, 2, 0).numpy())
-    return tonemap.panel_grid([panels], gap=gap)
-
-
-def preview_panel_size(image_size: tuple[int, int], *, panels: int, gap: int, max_side: int) -> tuple[int, int]:
-    """(height, width) of each of ``panels`` side-by-side panels of an image of ``image_size`` so that
-    the sheet's longest side is at most ``max_side`` pixels (the image's own size if it fits)."""
-    height, width = image_size
-    room = max_side - (panels - 1) * gap  # pixels across for the panels themselves
-    if room < panels:
-        raise ValueError(f"a preview of {panels} panels needs max_side of at least {panels + (panels - 1) * gap} pixels, got {max_side}")
-    scale = min(1.0, max_side / height, room / (panels * width))
-    return max(1, math.floor(height * scale)), max(1, math.floor(width * scale))
-
-
-def output_paths(out: Path) -> dict[str, Path]:
-    """``OUT.exr`` plus ``OUT.mask.png``, ``OUT.preview.png`` and ``OUT.json`` beside it."""
-    if out.suffix.lower() not in (".exr", ".hdr", ".pfm"):
-        raise ValueError(f"{out}: the output must be an HDR file (.exr, .hdr or .pfm)")
-    stem = out.with_suffix("")
-    return {
-        "hdr": out,
-        "mask": stem.with_name(stem.name + ".mask.png"),
-        "preview": stem.with_name(stem.name + ".preview.png"),
-        "json": stem.with_name(stem.name + ".json"),
-    }

@@ -13,8 +13,9 @@ GAN baseline, trained by the same code.
 Every random draw comes from a named ``torch.Generator`` whose state is checkpointed, and the data
 order is a pure function of (seed, images seen), so a resumed run continues bit for bit on CPU.
 Several processes (``torchrun``) average gradients with bucketed ``all_reduce`` after each backward
-pass; each rank draws its own latents, cameras and augmentations and reads its own slice of every
-global batch. Rank 0 alone reads a checkpoint to resume from and hands it to the others.
+pass (:mod:`glowgan.distributed`); each rank draws its own latents, cameras and augmentations and reads
+its own slice of every global batch. Rank 0 alone reads a checkpoint to resume from and hands it to the
+others, and alone writes the run folder (:mod:`glowgan.train_log`: stats, grids, snapshots, checkpoint).
 
 Mixed precision (``[train] precision``): the networks run under autocast in bfloat16 or float16
 (float16 with one loss scaler per network); the camera, G's toRGB/skip sum/output activation and the
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import json
 import logging
 import math
@@ -38,156 +38,44 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
-from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 from tqdm import tqdm
 
 from glowgan import camera as cam
-from glowgan import fileio, hdrio, losses, tonemap
+from glowgan import fileio, losses
 from glowgan.augment import augment
 from glowgan.checkpoint import (
     CheckpointError,
     build_discriminator,
     build_generator,
-    capture_rng,
     load_checkpoint,
     restore_rng,
-    save_checkpoint,
 )
 from glowgan.config import Config
-from glowgan.generate import hdr_from_latents, latents_for_seeds
 from glowgan.data.batches import BatchSource
+from glowgan.distributed import Distributed
+from glowgan.train_log import (
+    CHECKPOINT_NAME,
+    STATS_NAME,
+    FidDuringTraining,
+    forget_ticks_after,
+    record_tick,
+    tensorboard_writer,
+    write_snapshot,
+)
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_NAME = "checkpoint.pt"
-STATS_NAME = "stats.jsonl"
-GRID_STOPS = (-4, -2, 0, 2, 4)
 SATURATED_LDR = 0.99  # an LDR value at or above this counts as clipped white
 GENERATOR_NAMES = ("latent", "camera", "noise", "augment")
-# Gradients are all-reduced in flattened buckets of about this size (torch DDP's default bucket_cap_mb).
-BUCKET_BYTES = 25 << 20
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-T = TypeVar("T")
 
 
 class TrainingStopped(RuntimeError):
     """Training stopped by a guard (non-finite values, white collapse, replicas out of sync)."""
-
-
-@dataclass
-class Distributed:
-    """This process's place in a ``torchrun`` job (rank 0 of 1 when run alone)."""
-
-    rank: int = 0
-    world: int = 1
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def average_gradients(self, module: torch.nn.Module) -> None:
-        """Average ``module``'s gradients over the ranks (a missing gradient counts as zeros).
-
-        Gradients are flattened into buckets of about ``BUCKET_BYTES``, all reduced asynchronously,
-        and the parameters' gradients become views of the averaged buckets (no copy back).
-        """
-        if self.world == 1:
-            return
-        params = [p for p in module.parameters() if p.requires_grad]
-        pending = []
-        for bucket in _buckets(params, BUCKET_BYTES):
-            flat = _flatten_dense_tensors([p.grad if p.grad is not None else torch.zeros_like(p) for p in bucket])
-            pending.append((bucket, flat, dist.all_reduce(flat, async_op=True)))
-        for bucket, flat, work in pending:
-            work.wait()
-            flat /= self.world
-            for p, averaged in zip(bucket, _unflatten_dense_tensors(flat, bucket)):
-                p.grad = averaged
-
-    def average_w_avg(self, generator: torch.nn.Module) -> None:
-        """Average G's running ``w_avg`` (each rank updated it with its own batch) over the ranks.
-
-        Only this buffer: the others (constant noise) are equal already, and averaging equal values
-        over 3 ranks is not exact in floating point.
-        """
-        if self.world == 1:
-            return
-        for name, buffer in generator.named_buffers():
-            if name.endswith("w_avg"):
-                dist.all_reduce(buffer)
-                buffer /= self.world
-
-    def broadcast_module(self, module: torch.nn.Module) -> None:
-        if self.world > 1:
-            for tensor in module.state_dict().values():
-                dist.broadcast(tensor, src=0)
-
-    def all_equal(self, module: torch.nn.Module) -> bool:
-        """True when ``module``'s parameters and buffers are identical on every rank."""
-        if self.world == 1:
-            return True
-        flat = torch.cat([t.detach().double().flatten() for t in module.state_dict().values()])
-        low, high = flat.clone(), flat.clone()
-        dist.all_reduce(low, op=dist.ReduceOp.MIN)
-        dist.all_reduce(high, op=dist.ReduceOp.MAX)
-        return bool(torch.equal(low, high))
-
-    def all_true(self, flag: torch.Tensor) -> bool:
-        """Whether the 0-d boolean ``flag`` holds on every rank (so that all ranks skip or stop a step
-        together); reading it is this call's one host synchronisation."""
-        if self.world > 1:
-            flag = flag.reshape(1).float()
-            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
-        return bool(flag)
-
-    def mean(self, values: dict[str, torch.Tensor], device: torch.device) -> dict[str, float]:
-        """The mean over the ranks of each 0-d tensor in ``values``: one all_reduce, one host sync."""
-        if not values:
-            return {}
-        keys = sorted(values)
-        tensor = torch.stack([values[k].to(device, torch.float64) for k in keys])
-        if self.world > 1:
-            dist.all_reduce(tensor)
-            tensor /= self.world
-        return dict(zip(keys, tensor.tolist()))
-
-    def from_main(self, compute: Callable[[], T]) -> T:
-        """``compute()`` run on rank 0 alone, its result (or the exception it raised) given to every rank.
-
-        For what only rank 0 may be able to read: on several nodes, the run folder may be on its node only.
-        """
-        if self.world == 1:
-            return compute()
-        box: list[Any] = [None]
-        if self.main:
-            try:
-                box[0] = (True, compute())
-            except Exception as error:  # every rank raises it, rather than the others waiting forever
-                box[0] = (False, error)
-        dist.broadcast_object_list(box, src=0)
-        ok, value = box[0]
-        if not ok:
-            raise value
-        return value
-
-
-def _buckets(params: list[torch.nn.Parameter], cap_bytes: int) -> list[list[torch.nn.Parameter]]:
-    """Consecutive runs of ``params`` of one dtype, each closed once it holds ``cap_bytes`` or more."""
-    buckets: list[list[torch.nn.Parameter]] = []
-    size = 0
-    for p in params:
-        if not buckets or size >= cap_bytes or p.dtype != buckets[-1][0].dtype:
-            buckets.append([])
-            size = 0
-        buckets[-1].append(p)
-        size += p.numel() * p.element_size()
-    return buckets
 
 
 @dataclass
@@ -541,42 +429,6 @@ def update_ema(state: TrainState, batch_global: int) -> None:
     torch._foreach_copy_(list(state.G_ema.buffers()), list(state.G.buffers()))
 
 
-@torch.no_grad()
-def snapshot_grid(state: TrainState, *, seed: int) -> np.ndarray:
-    """Rows: fixed latents; columns: G_ema's HDR through the mean camera at -4..+4 stops, then Reinhard.
-
-    The latents are those of seeds ``seed .. seed+n-1`` (as ``glowgan generate`` would make them); the
-    vanilla GAN's LDR output is linearised as in :func:`glowgan.generate.hdr_from_latents`. The
-    mean camera is noise-free, so grids of successive snapshots differ only by the generator.
-    """
-    n = state.config.train.grid_size
-    z = latents_for_seeds(range(seed, seed + n), state.G_ema.z_dim)
-    hdr = hdr_from_latents(state.G_ema, state.config, z)  # [n, 3, H, W], linear
-    mean_camera = dataclasses.replace(
-        (state.prior or cam.CameraPrior()).mean(n, device=state.device), read_noise=0.0, shot_noise=0.0
-    )
-    columns = [cam.render(hdr, mean_camera.shifted(stops)).permute(0, 2, 3, 1).cpu().numpy() for stops in GRID_STOPS]
-    hdr_np = hdr.permute(0, 2, 3, 1).cpu().numpy()
-    columns.append(np.stack([tonemap.tonemap(h, exposure_stops=tonemap.auto_exposure_stops(h), operator="reinhard") for h in hdr_np]))
-    return tonemap.panel_grid([[column[row] for column in columns] for row in range(n)], gap=2, background=1.0)
-
-
-def _rng_all_ranks(state: TrainState, dist_info: Distributed) -> list[dict[str, Any]]:
-    mine = capture_rng(state.generators, devices=[state.device])
-    if dist_info.world == 1:
-        return [mine]
-    gathered: list[Any] = [None] * dist_info.world
-    dist.all_gather_object(gathered, mine)
-    return gathered
-
-
-def _tensorboard(run_dir: Path):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        log.info("TensorBoard logging is off: install it with `pip install glowgan[tensorboard]`")
-        return None
-    return SummaryWriter(str(run_dir / "tensorboard"))
 
 
 def train(
@@ -619,7 +471,7 @@ def train(
             raise ValueError(f"{run_dir} already holds a run; resume it with --resume or choose another --out")
         state = new_state(config, device=device, rank=dist_info.rank)
     if dist_info.main:  # ticks logged after the checkpoint (all of them when starting afresh) will come again
-        _forget_ticks_after(run_dir / STATS_NAME, state.tick)
+        forget_ticks_after(run_dir / STATS_NAME, state.tick)
     for module in (state.G, state.G_ema, state.D):
         dist_info.broadcast_module(module)
 
@@ -642,8 +494,8 @@ def train(
             state.precision, device, dist_info.world, len(micro_batches(local_batch, train_cfg.batch_gpu)),
             train_cfg.batch_gpu or local_batch,
         )
-    writer = _tensorboard(run_dir) if dist_info.main else None
-    fid = _FidDuringTraining(config, data=data, device=device, dist_info=dist_info)
+    writer = tensorboard_writer(run_dir) if dist_info.main else None
+    fid = FidDuringTraining(config, data=data, device=device, dist_info=dist_info)
 
     # whole batches: training stops at the first batch boundary at or after total_kimg
     total_images = math.ceil(round(train_cfg.total_kimg * 1000) / train_cfg.batch) * train_cfg.batch
@@ -697,13 +549,13 @@ def train(
                 seconds = time.perf_counter() - tick_start_time
                 if fid.due(tick_start_images, state.images, done=done):  # outside the tick's time and img/s
                     means.update(fid.measure(state.G_ema))
-                last = _record_tick(state, means, images=state.images - tick_start_images, seconds=seconds,
-                                    run_dir=run_dir, writer=writer, dist_info=dist_info)
+                last = record_tick(state, means, images=state.images - tick_start_images, seconds=seconds,
+                                   run_dir=run_dir, writer=writer, dist_info=dist_info)
                 if on_tick is not None:
                     on_tick(last)
                 _check_guards(state, last, checkpoint_path)
                 if state.tick % train_cfg.snapshot_ticks == 0 or done:
-                    _snapshot(state, run_dir, dist_info, checkpoint=state.collapse_ticks == 0)
+                    write_snapshot(state, run_dir, dist_info, checkpoint=state.collapse_ticks == 0)
                 sums, counts = {}, {}
                 tick_start_images, tick_start_time = state.images, time.perf_counter()
                 if done:
@@ -715,104 +567,6 @@ def train(
             writer.close()
     return last
 
-
-class _FidDuringTraining:
-    """FID and KID of G_ema every ``fid_every_kimg`` and at the end, on rank 0 (``glowgan fid``'s protocol).
-
-    The real photos' Inception features are computed once, at the start; each measurement draws the
-    same latents, noise and cameras from its own seeded generators, so it leaves the run's random
-    streams (and an exact resume) untouched.
-    """
-
-    def __init__(self, config: Config, *, data: Path, device: torch.device, dist_info: Distributed) -> None:
-        train_cfg = config.train
-        self.config = config
-        self.every_images = round(train_cfg.fid_every_kimg * 1000)
-        self.real = None
-        if self.every_images <= 0:
-            return
-        from glowgan.metrics.fid import FidUnavailable, load_real_set
-
-        def load() -> None:
-            try:
-                self.real = load_real_set(
-                    Path(train_cfg.fid_data) if train_cfg.fid_data else data,
-                    resolution=config.model.resolution,
-                    count=train_cfg.fid_count,
-                    device=device,
-                    seed=train_cfg.seed,
-                )
-            except FidUnavailable as error:
-                raise ValueError(f"[train] fid_every_kimg is set, but {error}") from None
-
-        dist_info.from_main(load)  # rank 0 reads and measures; an error stops every rank
-
-    def due(self, tick_start_images: int, images: int, *, done: bool) -> bool:
-        """A multiple of ``fid_every_kimg`` was passed in this tick, or training ends with it."""
-        if self.real is None:
-            return False
-        return done or images // self.every_images > tick_start_images // self.every_images
-
-    def measure(self, G_ema: torch.nn.Module) -> dict[str, float]:
-        from glowgan.metrics.fid import fid_of_generator
-
-        train_cfg = self.config.train
-        result = fid_of_generator(G_ema, self.config, self.real, count=train_cfg.fid_count, seed=train_cfg.seed)
-        return {key: float(result[key]) for key in ("fid", "kid", "kid_std")}
-
-
-def _forget_ticks_after(stats_path: Path, tick: int) -> None:
-    """Drop stats lines logged after the checkpoint a run resumes from (they will be logged again)."""
-    fileio.truncate_jsonl(stats_path, lambda record: record["tick"] <= tick)
-
-
-def _record_tick(
-    state: TrainState,
-    means: dict[str, float],
-    *,
-    images: int,
-    seconds: float,
-    run_dir: Path,
-    writer: Any,
-    dist_info: Distributed,
-) -> dict[str, Any]:
-    """Close a tick: update the collapse counter, compare replicas, log one stats line (and TensorBoard)."""
-    train_cfg = state.config.train
-    state.tick += 1
-    stats: dict[str, Any] = {
-        "tick": state.tick,
-        "kimg": state.images / 1000,
-        "step": state.step,
-        "images_per_s": images / max(seconds, 1e-9),
-        "train_time_s": state.elapsed_s,
-        **means,
-        "skipped_steps": state.skipped_steps,
-    }
-    for name, scaler in (("G", state.scaler_G), ("D", state.scaler_D)):
-        if scaler is not None:  # fp16: the loss scales (a falling one means overflowing gradients)
-            stats[f"loss_scale_{name}"] = scaler.get_scale()
-    diverged = stats["saturated_fake"] - stats["saturated_real"] > train_cfg.collapse_margin
-    state.collapse_ticks = state.collapse_ticks + 1 if diverged else 0
-    stats["collapse_ticks"] = state.collapse_ticks
-    if dist_info.world > 1:
-        stats["replicas_in_sync"] = dist_info.all_equal(state.G) and dist_info.all_equal(state.D)
-    if dist_info.main:
-        fileio.append_jsonl(run_dir / STATS_NAME, stats)
-        if writer is not None:
-            for key, value in stats.items():
-                if isinstance(value, (int, float)) and key not in ("tick", "kimg"):
-                    writer.add_scalar(key, value, global_step=state.images)
-            writer.flush()
-        if diverged:
-            log.warning(
-                "fakes are %.0f%% saturated vs %.0f%% of reals (tick %d of %d before stopping): "
-                "the white collapse reported for the official code may be starting",
-                100 * stats["saturated_fake"],
-                100 * stats["saturated_real"],
-                state.collapse_ticks,
-                train_cfg.collapse_patience,
-            )
-    return stats
 
 
 def _check_guards(state: TrainState, stats: dict[str, Any], checkpoint_path: Path) -> None:
@@ -834,18 +588,3 @@ def _check_guards(state: TrainState, stats: dict[str, Any], checkpoint_path: Pat
             f"{state.collapse_ticks} ticks; stopped at {state.images} images. The last good "
             f"checkpoint is {checkpoint_path}"
         )
-
-
-def _snapshot(state: TrainState, run_dir: Path, dist_info: Distributed, *, checkpoint: bool) -> None:
-    """Write the grid, the G_ema export and (when the run looks healthy) the resumable checkpoint."""
-    rng = _rng_all_ranks(state, dist_info) if checkpoint else []
-    if not dist_info.main:
-        return
-    grid = snapshot_grid(state, seed=state.config.train.seed)
-    hdrio.write_ldr(run_dir / "grids" / f"grid-{state.images:09d}img.png", grid)
-    export = {"config": state.config.to_dict(), "G_ema": state.G_ema.state_dict(), "progress": {"images": state.images}}
-    save_checkpoint(run_dir / "snapshots" / f"snapshot-{state.images:09d}img.pt", export)
-    if checkpoint:
-        save_checkpoint(run_dir / CHECKPOINT_NAME, state.to_checkpoint(rng))
-    else:
-        log.warning("not overwriting %s while the run looks collapsed", run_dir / CHECKPOINT_NAME)

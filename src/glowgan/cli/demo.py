@@ -35,7 +35,8 @@ def run_demo(args: argparse.Namespace) -> int:
     from glowgan.config import load_config
     from glowgan.data.synth import SynthSpec, default_camera, synthesize
     from glowgan.generate import generate_images
-    from glowgan.train import CHECKPOINT_NAME, TrainingStopped, train
+    from glowgan.train import TrainingStopped, train
+    from glowgan.train_log import CHECKPOINT_NAME
 
     world_dir, run_dir, samples_dir = args.out / "world", args.out / "run", args.out / "samples"
     print(f"[1/3] photographing the procedural {DEMO_FAMILY} world into {args.count} LDR images")

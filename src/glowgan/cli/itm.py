@@ -136,7 +136,9 @@ def run_itm(args: argparse.Namespace) -> int:
 
     from glowgan.checkpoint import load_generator
     from glowgan.cli.common import resolve_device
-    from glowgan.invert import InversionOptions, output_paths, perceptual_network
+    from glowgan.invert import InversionOptions
+    from glowgan.itm_losses import perceptual_network
+    from glowgan.itm_outputs import output_paths
 
     fast = args.encoder is not None
     options = InversionOptions(
@@ -193,7 +195,7 @@ def _curve_text(camera: dict) -> str:
 def _batch_outputs(photos: list[Path], out: Path) -> list[tuple[Path, dict[str, Path]]]:
     """``OUT/NAME.exr`` (and its companions) for each photo; two photos may not share a NAME."""
     from glowgan import hdrio
-    from glowgan.invert import output_paths
+    from glowgan.itm_outputs import output_paths
 
     if hdrio.is_hdr_path(out) or out.is_file():
         raise ValueError(f"{out}: with several photos, a folder or a list, --out is a folder (e.g. --out results/)")
@@ -214,7 +216,8 @@ def _invert_one(photo_path, paths, *, generator, config, options, initial, netwo
     import os
 
     from glowgan import hdrio
-    from glowgan.invert import invert_photo, preview_sheet, result_record
+    from glowgan.invert import invert_photo
+    from glowgan.itm_outputs import preview_sheet, result_record
 
     photo = hdrio.read_ldr(photo_path)
     result = invert_photo(generator, config, photo, options=options, initial=initial, perceptual=network, progress=progress)

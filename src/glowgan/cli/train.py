@@ -77,7 +77,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     from glowgan.cli.common import resolve_device
     from glowgan.config import Config
-    from glowgan.train import Distributed, TrainingStopped, train
+    from glowgan.distributed import Distributed
+    from glowgan.train import TrainingStopped, train
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     device = resolve_device(args.device, local_rank=int(os.environ.get("LOCAL_RANK", "0")))
@@ -109,7 +110,7 @@ def _plan(args: argparse.Namespace) -> tuple[bool, Path, Path, dict]:
     """What to run: (resume?, run folder, data, the settings as a plain dict), from the arguments and the run folder."""
     from glowgan.checkpoint import load_checkpoint
     from glowgan.config import load_config
-    from glowgan.train import CHECKPOINT_NAME
+    from glowgan.train_log import CHECKPOINT_NAME
 
     if args.resume is not None:
         run_dir = args.resume

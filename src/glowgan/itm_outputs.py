@@ -1,0 +1,96 @@
+"""What ``glowgan itm`` writes for one inverted photo: the paths beside the HDR file, the JSON record
+and the preview sheet (input | output photographed at a few exposures), from a
+:class:`glowgan.invert.InversionResult`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from glowgan import camera as cam
+from glowgan import tonemap
+from glowgan.invert import InversionOptions, InversionResult
+from glowgan.itm_photo import downsample, photo_tensor
+
+# The preview sheet's longest side at most (pixels): a screen's width. A 2560x1600 photo gave a
+# 10246x1600 sheet (15 MB) before; now 2046x319.
+PREVIEW_MAX_SIDE = 2048
+
+
+def output_paths(out: Path) -> dict[str, Path]:
+    """``OUT.exr`` plus ``OUT.mask.png``, ``OUT.preview.png`` and ``OUT.json`` beside it."""
+    if out.suffix.lower() not in (".exr", ".hdr", ".pfm"):
+        raise ValueError(f"{out}: the output must be an HDR file (.exr, .hdr or .pfm)")
+    stem = out.with_suffix("")
+    return {
+        "hdr": out,
+        "mask": stem.with_name(stem.name + ".mask.png"),
+        "preview": stem.with_name(stem.name + ".preview.png"),
+        "json": stem.with_name(stem.name + ".json"),
+    }
+
+
+def result_record(result: InversionResult, *, input_path: str | None, options: InversionOptions) -> dict[str, Any]:
+    """The JSON written next to an ITM result."""
+    return {
+        "input": input_path,  # the LDR photo
+        "camera": result.camera.to_records()[0],
+        "units": "linear; 1.0 = the level at which the photo clips",
+        "size": [int(result.hdr.shape[1]), int(result.hdr.shape[0])],
+        "generator_size": [int(result.generator_hdr.shape[1]), int(result.generator_hdr.shape[0])],
+        "crop": result.crop,  # {top, left, height, width} of the photo, or null
+        "wrap": result.wrap,  # the photo's left and right edges were treated as neighbours
+        "masked_fraction": float((result.mask > 0).mean()),  # pixels where the generator's content enters
+        "perceptual": result.perceptual,
+        "final_latent_loss": result.latent_losses[-1] if result.latent_losses else None,
+        "final_tune_loss": result.tune_losses[-1] if result.tune_losses else None,
+        "seconds": result.seconds,
+        "options": asdict(options),
+    }
+
+
+def preview_sheet(
+    photo_ldr: np.ndarray,
+    result: InversionResult,
+    *,
+    stops: tuple[float, ...] = (-3.0, 0.0, 3.0),
+    gap: int = 2,  # pixels between panels
+    max_side: int = PREVIEW_MAX_SIDE,  # pixels; the sheet's longest side at most
+) -> np.ndarray:
+    """Input | output at each of ``stops``, each output photographed with the camera found for the photo.
+
+    At 0 stops the output looks like the input (except inside the mask, where the camera clips it
+    again); at -3 stops the recovered highlights show. Sized for a screen: when the sheet would be
+    longer than ``max_side`` pixels, every panel is downsampled (antialiased; the output in linear
+    radiance before it is photographed, the input in display values) so that it is not.
+    """
+    hdr = torch.from_numpy(result.hdr).permute(2, 0, 1)[None]  # [1, 3, H, W], linear
+    photo = photo_tensor(photo_ldr)  # [1, 3, H, W] ldr
+    if result.crop is not None:
+        top, left, height, width = (result.crop[key] for key in ("top", "left", "height", "width"))
+        photo = photo[:, :, top : top + height, left : left + width]
+    size = preview_panel_size(tuple(hdr.shape[2:]), panels=len(stops) + 1, gap=gap, max_side=max_side)
+    hdr = downsample(hdr, size)
+    panels = [downsample(photo, size)[0].permute(1, 2, 0).numpy()]
+    for stop in stops:
+        camera = dataclasses.replace(result.camera, exposure_stops=torch.tensor([float(stop)]))
+        panels.append(cam.render(hdr, camera)[0].permute(1, 2, 0).numpy())
+    return tonemap.panel_grid([panels], gap=gap)
+
+
+def preview_panel_size(image_size: tuple[int, int], *, panels: int, gap: int, max_side: int) -> tuple[int, int]:
+    """(height, width) of each of ``panels`` side-by-side panels of an image of ``image_size`` so that
+    the sheet's longest side is at most ``max_side`` pixels (the image's own size if it fits)."""
+    height, width = image_size
+    room = max_side - (panels - 1) * gap  # pixels across for the panels themselves
+    if room < panels:
+        raise ValueError(f"a preview of {panels} panels needs max_side of at least {panels + (panels - 1) * gap} pixels, got {max_side}")
+    scale = min(1.0, max_side / height, room / (panels * width))
+    return max(1, math.floor(height * scale)), max(1, math.floor(width * scale))
