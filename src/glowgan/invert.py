@@ -288,12 +288,31 @@ def invert_photo(
         tuned, reference = _without_wrap(tuned), _without_wrap(copy.deepcopy(generator).eval().requires_grad_(False))
     spread = w_spread(tuned, generator_seed=options.seed)
     ws_pivot, camera_fit, latent_losses = _fit_latent_and_camera(
-        tuned, config, target_ldr, loss_fn, options, initial, spread, rng, progress
+        tuned,
+        config,
+        target_ldr=target_ldr,
+        loss_fn=loss_fn,
+        options=options,
+        initial=initial,
+        spread=spread,
+        rng=rng,
+        progress=progress,
     )
     seconds["latent"] = time.perf_counter() - started
     # 3. Pivotal tuning.
     started = time.perf_counter()
-    tune_losses = _pivotal_tuning(tuned, reference, ws_pivot, camera_fit.params().detach(), target_ldr, loss_fn, options, spread, rng, progress)
+    tune_losses = _pivotal_tuning(
+        tuned,
+        reference,
+        ws_pivot=ws_pivot,
+        params=camera_fit.params().detach(),
+        target_ldr=target_ldr,
+        loss_fn=loss_fn,
+        options=options,
+        spread=spread,
+        rng=rng,
+        progress=progress,
+    )
     seconds["tune"] = time.perf_counter() - started
     # 4. Blend at the photo's resolution.
     started = time.perf_counter()
@@ -319,6 +338,7 @@ def invert_photo(
 def _fit_latent_and_camera(
     generator: Generator,
     config: Config,
+    *,
     target_ldr: torch.Tensor,
     loss_fn: ImageLoss,
     options: InversionOptions,
@@ -375,6 +395,7 @@ def _fit_latent_and_camera(
 def _pivotal_tuning(
     tuned: Generator,
     original: Generator,
+    *,
     ws_pivot: torch.Tensor,  # [1, num_ws, w_dim]
     params: cam.CameraParams,
     target_ldr: torch.Tensor,
