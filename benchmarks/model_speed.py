@@ -84,11 +84,11 @@ class Trainer:
         z = torch.randn(self.batch, self.G.z_dim, generator=self.rng)
         # D step
         with torch.no_grad():
-            fake_ldr = camera_stand_in(self.G(z, generator=self.rng))
+            fake_ldr = camera_stand_in(self.G(z, rng=self.rng))
         do_r1 = self.step % R1_INTERVAL == 0
         reals = self.reals.detach().requires_grad_(do_r1)
-        real_logits = self.D(augment(reals, generator=self.rng))
-        fake_logits = self.D(augment(fake_ldr, generator=self.rng))
+        real_logits = self.D(augment(reals, rng=self.rng))
+        fake_logits = self.D(augment(fake_ldr, rng=self.rng))
         loss_D = d_logistic_loss(real_logits, fake_logits)
         if do_r1:
             loss_D = loss_D + r1_penalty(real_logits, reals) * (R1_GAMMA / 2 * R1_INTERVAL)
@@ -98,8 +98,8 @@ class Trainer:
         # G step
         self.D.requires_grad_(False)
         z = torch.randn(self.batch, self.G.z_dim, generator=self.rng)
-        fake_ldr = camera_stand_in(self.G(z, update_w_avg=True, generator=self.rng))
-        loss_G = g_nonsaturating_loss(self.D(augment(fake_ldr, generator=self.rng)))
+        fake_ldr = camera_stand_in(self.G(z, update_w_avg=True, rng=self.rng))
+        loss_G = g_nonsaturating_loss(self.D(augment(fake_ldr, rng=self.rng)))
         self.opt_G.zero_grad(set_to_none=True)
         loss_G.backward()
         self.opt_G.step()

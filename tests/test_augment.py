@@ -18,7 +18,7 @@ def images(n: int = 6, h: int = 16, w: int = 32, seed: int = 0) -> torch.Tensor:
 @pytest.mark.parametrize("circular_x", [False, True])
 def test_shape_and_range(policy: str, circular_x: bool) -> None:
     ldr = images()
-    out = augment(ldr, policy, circular_x=circular_x, generator=torch.Generator().manual_seed(1))
+    out = augment(ldr, policy, circular_x=circular_x, rng=torch.Generator().manual_seed(1))
     assert out.shape == ldr.shape
     if "color" not in policy:  # geometric ops move and fill pixels, they never change values
         assert out.min() >= 0 and out.max() <= 1
@@ -34,8 +34,8 @@ def test_color_keeps_near_white_apart_from_clipped_white() -> None:
     near_white[:, :, :4, :8] = 0.9
     white[:, :, :4, :8] = 1.0
     near_white.requires_grad_(True)
-    a = augment(near_white, "color", generator=torch.Generator().manual_seed(5))
-    b = augment(white, "color", generator=torch.Generator().manual_seed(5))
+    a = augment(near_white, "color", rng=torch.Generator().manual_seed(5))
+    b = augment(white, "color", rng=torch.Generator().manual_seed(5))
     patch_a, patch_b = a[:, :, :4, :8], b[:, :, :4, :8]
     assert (patch_b > 1).any(), "some draws brighten white past 1"
     assert (patch_b - patch_a).abs().amin() > 0.0  # never merged
@@ -47,7 +47,7 @@ def test_color_keeps_near_white_apart_from_clipped_white() -> None:
 @pytest.mark.parametrize("policy", POLICIES)
 def test_differentiable(policy: str) -> None:
     ldr = images().requires_grad_(True)
-    out = augment(ldr, policy, generator=torch.Generator().manual_seed(1))
+    out = augment(ldr, policy, rng=torch.Generator().manual_seed(1))
     (out * torch.randn_like(out)).sum().backward()
     assert ldr.grad is not None and torch.isfinite(ldr.grad).all()
     assert (ldr.grad != 0).float().mean() > 0.2
@@ -56,16 +56,16 @@ def test_differentiable(policy: str) -> None:
 @pytest.mark.parametrize("policy", POLICIES)
 def test_deterministic_with_seeded_generator(policy: str) -> None:
     ldr = images()
-    a = augment(ldr, policy, generator=torch.Generator().manual_seed(3))
-    b = augment(ldr, policy, generator=torch.Generator().manual_seed(3))
-    c = augment(ldr, policy, generator=torch.Generator().manual_seed(4))
+    a = augment(ldr, policy, rng=torch.Generator().manual_seed(3))
+    b = augment(ldr, policy, rng=torch.Generator().manual_seed(3))
+    c = augment(ldr, policy, rng=torch.Generator().manual_seed(4))
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert not torch.allclose(a, c)
 
 
 def test_each_image_gets_its_own_parameters() -> None:
     ldr = images(n=1).expand(8, -1, -1, -1)
-    out = augment(ldr, "color,translation,cutout", generator=torch.Generator().manual_seed(0))
+    out = augment(ldr, "color,translation,cutout", rng=torch.Generator().manual_seed(0))
     assert len({tuple(o.flatten().tolist()) for o in out}) == 8
 
 
@@ -79,7 +79,7 @@ def test_empty_policy_is_identity_and_unknown_op_is_rejected() -> None:
 def test_circular_translation_is_a_pure_horizontal_roll() -> None:
     # height 2: the vertical shift range is int(2 / 8 + 0.5) = 0, so only dx remains
     ldr = images(n=16, h=2, w=32)
-    out = augment(ldr, "translation", circular_x=True, generator=torch.Generator().manual_seed(0))
+    out = augment(ldr, "translation", circular_x=True, rng=torch.Generator().manual_seed(0))
     shifts = []
     for src, dst in zip(ldr, out):
         matches = [k for k in range(-4, 5) if torch.equal(dst, torch.roll(src, k, dims=-1))]
@@ -87,7 +87,7 @@ def test_circular_translation_is_a_pure_horizontal_roll() -> None:
         shifts.append(matches[0])
     assert len(set(shifts)) > 3
     # without wrapping the same shifts leave uncovered columns filled
-    flat = augment(ldr, "translation", circular_x=False, generator=torch.Generator().manual_seed(0))
+    flat = augment(ldr, "translation", circular_x=False, rng=torch.Generator().manual_seed(0))
     assert (flat == FILL_VALUE).any()
 
 
@@ -104,7 +104,7 @@ def _shifted(image: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 def test_translation_moves_content() -> None:
     n, h, w = 90, 16, 32  # shifts of up to 1/8 of the size: dy in [-2, 2], dx in [-4, 4], 45 pairs
     ldr = images(n=n, h=h, w=w)
-    out = augment(ldr, "translation", generator=torch.Generator().manual_seed(2))
+    out = augment(ldr, "translation", rng=torch.Generator().manual_seed(2))
     offsets = []
     for src, dst in zip(ldr, out):
         # Where the output's centre pixel came from (random pixels are unique) gives the shift.
@@ -121,7 +121,7 @@ def test_translation_moves_content() -> None:
 @pytest.mark.parametrize("circular_x", [False, True])
 def test_cutout_box(circular_x: bool) -> None:
     ldr = images(n=64) * 0.4  # no pixel equals the fill value
-    out = augment(ldr, "cutout", circular_x=circular_x, generator=torch.Generator().manual_seed(0))
+    out = augment(ldr, "cutout", circular_x=circular_x, rng=torch.Generator().manual_seed(0))
     filled = (out == FILL_VALUE).all(dim=1)  # [N, H, W]
     assert torch.equal(out[:, :, ~filled.any(0)], ldr[:, :, ~filled.any(0)])
     rows = filled.any(dim=2).sum(dim=1)  # filled rows per image

@@ -35,8 +35,8 @@ def test_streaming_gives_the_preloaded_batches_with_the_same_flips(folder):
         assert preloaded._images is not None and streaming._images is None
         flips = [torch.Generator().manual_seed(7) for _ in range(3)]
         for first, count in CALLS:
-            want = preloaded.batch(first, count, flip_generator=flips[0])
-            got = streaming.batch(first, count, flip_generator=flips[1])
+            want = preloaded.batch(first, count, flip_rng=flips[0])
+            got = streaming.batch(first, count, flip_rng=flips[1])
             # what the synchronous reader returned: decoded images in order, then flips drawn from the generator
             reference = torch.stack([streaming.dataset[i] for i in streaming.indices(first, count).tolist()])
             flip = torch.rand(count, generator=flips[2]) < 0.5

@@ -20,7 +20,7 @@ FAMILIES = ("glowgan", "gamma", "linear", "srgb", "filmic", "pca", "srgb,filmic:
 
 
 def _params(family: str, n: int, seed: int = 0) -> CameraParams:
-    return CameraPrior(crf=family).sample(n, generator=torch.Generator().manual_seed(seed))
+    return CameraPrior(crf=family).sample(n, rng=torch.Generator().manual_seed(seed))
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -106,7 +106,7 @@ def test_official_default_prior_statistics():
         0.6,
         0.1,
     )
-    params = prior.sample(200_000, generator=torch.Generator().manual_seed(0))
+    params = prior.sample(200_000, rng=torch.Generator().manual_seed(0))
     gain = torch.exp2(params.exposure_stops)
     # official code: gain = sqrt(2)**e, e ~ N(0, 1)  <=>  log_sqrt2(gain) ~ N(0, 1)
     e = torch.log(gain) / math.log(math.sqrt(2))
@@ -124,7 +124,7 @@ def test_official_default_prior_statistics():
 )
 def test_configured_prior_statistics(kwargs):
     prior = CameraPrior(**kwargs)
-    params = prior.sample(100_000, generator=torch.Generator().manual_seed(1))
+    params = prior.sample(100_000, rng=torch.Generator().manual_seed(1))
     assert abs(params.exposure_stops.mean().item() - prior.exposure_mean_stops) < 0.03
     assert abs(params.exposure_stops.std().item() - prior.exposure_std_stops) / prior.exposure_std_stops < 0.02
     assert abs(params.gamma.mean().item() - prior.gamma_mean) < 0.01
@@ -132,7 +132,7 @@ def test_configured_prior_statistics(kwargs):
 
 def test_sampled_parameters_are_clamped_to_valid_ranges():
     prior = CameraPrior(gamma_std=5.0, beta_std=5.0)
-    params = prior.sample(10_000, generator=torch.Generator().manual_seed(2))
+    params = prior.sample(10_000, rng=torch.Generator().manual_seed(2))
     assert params.gamma.min() >= 0.3 and params.gamma.max() <= 3.0
     assert params.beta.min() > 0
     x = torch.linspace(0, 1, 257).repeat(10_000, 1)
@@ -140,9 +140,9 @@ def test_sampled_parameters_are_clamped_to_valid_ranges():
 
 
 def test_sampling_is_reproducible_with_explicit_generator():
-    a = CameraPrior().sample(5, generator=torch.Generator().manual_seed(7))
-    b = CameraPrior().sample(5, generator=torch.Generator().manual_seed(7))
-    c = CameraPrior().sample(5, generator=torch.Generator().manual_seed(8))
+    a = CameraPrior().sample(5, rng=torch.Generator().manual_seed(7))
+    b = CameraPrior().sample(5, rng=torch.Generator().manual_seed(7))
+    c = CameraPrior().sample(5, rng=torch.Generator().manual_seed(8))
     assert torch.equal(a.exposure_stops, b.exposure_stops) and torch.equal(a.gamma, b.gamma)
     assert not torch.equal(a.exposure_stops, c.exposure_stops)
 
@@ -164,7 +164,7 @@ def test_batch_size_mismatch_is_a_clear_error():
 
 
 def test_quantization_is_8_bit_with_straight_through_gradient():
-    params = CameraPrior(quantize_bits=8).sample(2, generator=torch.Generator().manual_seed(0))
+    params = CameraPrior(quantize_bits=8).sample(2, rng=torch.Generator().manual_seed(0))
     hdr = (torch.rand(2, 3, 8, 8) * 0.8).requires_grad_(True)
     ldr = render(hdr, params)
     assert torch.allclose(ldr * 255, torch.round(ldr * 255), atol=1e-4)
@@ -179,11 +179,11 @@ def test_sensor_noise_statistics_and_reproducibility():
     prior = CameraPrior(crf="linear", exposure_std_stops=0.0, read_noise=0.01, shot_noise=0.001)
     params = prior.sample(1)
     hdr = torch.full((1, 1, 300, 300), 0.25)
-    ldr = render(hdr, params, generator=torch.Generator().manual_seed(0))
+    ldr = render(hdr, params, rng=torch.Generator().manual_seed(0))
     expected_std = math.sqrt(0.01**2 + 0.001 * 0.25)
     assert abs(ldr.std().item() - expected_std) / expected_std < 0.02
     assert abs(ldr.mean().item() - 0.25) < 0.002
-    again = render(hdr, params, generator=torch.Generator().manual_seed(0))
+    again = render(hdr, params, rng=torch.Generator().manual_seed(0))
     assert torch.equal(ldr, again)
 
 
@@ -194,7 +194,7 @@ def test_linearize_inverts_render_below_clip():
 
 
 def test_manifest_records_round_trip():
-    params = CameraPrior(quantize_bits=8).sample(5, generator=torch.Generator().manual_seed(4))
+    params = CameraPrior(quantize_bits=8).sample(5, rng=torch.Generator().manual_seed(4))
     again = CameraParams.from_records(params.to_records())
     hdr = torch.rand(5, 3, 4, 4) * 2
     assert torch.equal(render(hdr, params), render(hdr, again))
@@ -276,7 +276,7 @@ def test_gradient_flows_to_pca_coefficients_and_display_gamma():
 def test_mixture_draws_each_family_at_its_weight_with_its_own_parameters():
     prior = CameraPrior(crf="srgb:2,filmic,glowgan")
     assert prior.mixture == (("srgb", 0.5), ("filmic", 0.25), ("glowgan", 0.25))
-    params = prior.sample(20_000, generator=torch.Generator().manual_seed(3))
+    params = prior.sample(20_000, rng=torch.Generator().manual_seed(3))
     families = params.families
     for family, weight in prior.mixture:
         assert abs(families.count(family) / len(families) - weight) < 0.015
@@ -293,7 +293,7 @@ def test_mixture_draws_each_family_at_its_weight_with_its_own_parameters():
 
 
 def test_mixture_records_and_concatenation_round_trip():
-    params = CameraPrior(crf="pca,srgb,glowgan", quantize_bits=8).sample(30, generator=torch.Generator().manual_seed(4))
+    params = CameraPrior(crf="pca,srgb,glowgan", quantize_bits=8).sample(30, rng=torch.Generator().manual_seed(4))
     assert {"pca", "srgb", "glowgan"} <= set(params.families)
     again = CameraParams.from_records(params.to_records())
     joined = CameraParams.cat([params[:4], params[4:]])
@@ -306,7 +306,7 @@ def test_mixture_records_and_concatenation_round_trip():
 def test_single_family_sampling_is_unchanged_by_the_mixture_code():
     """A single family draws exactly what the camera drew before mixtures existed (same stream)."""
     draw = torch.randn(3, 4, generator=torch.Generator().manual_seed(5))
-    params = CameraPrior().sample(4, generator=torch.Generator().manual_seed(5))
+    params = CameraPrior().sample(4, rng=torch.Generator().manual_seed(5))
     assert torch.equal(params.exposure_stops, 0.5 * draw[0])
     assert torch.equal(params.gamma, (0.9 + 0.1 * draw[1]).clamp(0.3, 3.0))
 
@@ -335,7 +335,7 @@ def test_mixture_mean_is_its_most_probable_family():
 
 def test_clamp_keeps_each_family_in_its_range_and_shifted_only_moves_exposure():
     prior = CameraPrior(crf="glowgan,filmic,pca")
-    params = prior.sample(60, generator=torch.Generator().manual_seed(6))
+    params = prior.sample(60, rng=torch.Generator().manual_seed(6))
     wild = CameraParams(
         exposure_stops=params.exposure_stops, crf=params.families, gamma=params.gamma * 50, beta=-params.beta,
         coeffs=params.coeffs * 100,

@@ -60,7 +60,7 @@ def test_safetensors_round_trip_is_exact(variant, tmp_path):
         for psi in (1.0, 0.6):
             assert torch.equal(loaded(z, psi=psi, noise_mode="const"), generator(z, psi=psi, noise_mode="const"))
         noise = [torch.Generator().manual_seed(2) for _ in range(2)]
-        assert torch.equal(loaded(z, generator=noise[0]), generator(z, generator=noise[1]))
+        assert torch.equal(loaded(z, rng=noise[0]), generator(z, rng=noise[1]))
         # The export's sampling path (what ONNX gets) is the generator with psi as a tensor.
         path = SamplingPath(loaded)(z, torch.tensor([0.6]))
         torch.testing.assert_close(path, generator(z, psi=0.6, noise_mode="const"), rtol=1e-4, atol=1e-5)

@@ -53,8 +53,8 @@ def test_fid_and_kid_on_sampled_features():
     shifted = rng.normal(size=(300, 8)) + 1.0
     assert fid_from_features(a, a) == pytest.approx(0.0, abs=1e-9)
     assert fid_from_features(a, b) < 0.5 < fid_from_features(a, shifted)  # |dmu|^2 = 8 for the shifted set
-    same, same_std = kid_from_features(a, b, generator=generator, num_subsets=20, subset_size=100)
-    different, _ = kid_from_features(a, shifted, generator=generator, num_subsets=20, subset_size=100)
+    same, same_std = kid_from_features(a, b, rng=generator, num_subsets=20, subset_size=100)
+    different, _ = kid_from_features(a, shifted, rng=generator, num_subsets=20, subset_size=100)
     assert abs(same) < 3 * same_std + 1e-3  # unbiased: centred on 0 for one distribution
     assert different > 10 * max(abs(same), same_std)
     # Unbiased MMD^2 against its definition on one full-size "subset".
@@ -66,7 +66,7 @@ def test_fid_and_kid_on_sampled_features():
         + (k(y, y).sum() - np.trace(k(y, y))) / (m * (m - 1))
         - 2 * k(x, y).mean()
     )
-    kid, kid_std = kid_from_features(x, y, generator=generator, num_subsets=3, subset_size=50)
+    kid, kid_std = kid_from_features(x, y, rng=generator, num_subsets=3, subset_size=50)
     assert kid == pytest.approx(expected) and kid_std == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(ValueError, match="N >= 2"):
         fid_from_features(a[:1], b)
@@ -121,5 +121,5 @@ def test_inception_features_and_fid_kid_on_tiny_sets(inception):
     np.testing.assert_allclose(again, features, rtol=1e-4, atol=1e-4)
     assert fid_from_features(features, again) < 1e-2
     generator = torch.Generator().manual_seed(0)
-    result = fid_kid(ldr_skies, ldr_nights, network=inception, generator=generator, batch_size=2)
+    result = fid_kid(ldr_skies, ldr_nights, network=inception, rng=generator, batch_size=2)
     assert result.fid > 10.0 and result.kid > 0.0

@@ -93,7 +93,7 @@ def test_fid_cli_agrees_with_eval_on_the_same_sets(inception, tmp_path, capsys):
     # The documented protocol's draws: latents from the seed's first stream, noise from its second.
     z = torch.randn(count, generator.z_dim, generator=torch.Generator().manual_seed(seed * 1_000_003 + 0))
     with torch.no_grad():
-        samples = generator(z, noise_mode="random", generator=torch.Generator().manual_seed(seed * 1_000_003 + 1))
+        samples = generator(z, noise_mode="random", rng=torch.Generator().manual_seed(seed * 1_000_003 + 1))
     settings = ReportSettings(count=2 * count, fid_count=count, seed=seed)
     expected = _fid(reference, {"glowgan": samples}, settings, False, "glowgan")["glowgan"]
 

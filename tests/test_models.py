@@ -200,9 +200,9 @@ def test_noise_modes() -> None:
     const = G.synthesis(ws, noise_mode="const")
     torch.testing.assert_close(G.synthesis(ws, noise_mode="const"), const, rtol=0, atol=0)
     assert not torch.allclose(G.synthesis(ws, noise_mode="none"), const)
-    a = G.synthesis(ws, generator=torch.Generator().manual_seed(5))
-    b = G.synthesis(ws, generator=torch.Generator().manual_seed(5))
-    c = G.synthesis(ws, generator=torch.Generator().manual_seed(6))
+    a = G.synthesis(ws, rng=torch.Generator().manual_seed(5))
+    b = G.synthesis(ws, rng=torch.Generator().manual_seed(5))
+    c = G.synthesis(ws, rng=torch.Generator().manual_seed(6))
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     assert not torch.allclose(a, c)
 

@@ -37,8 +37,8 @@ def test_noise_drawn_beforehand_equals_noise_drawn_in_the_layers():
         for conv in G.synthesis.convs:
             conv.noise_strength.fill_(0.5)
     z = torch.randn(3, G.z_dim)
-    inside = G(z, generator=torch.Generator().manual_seed(7))
-    noise = G.synthesis.draw_noise(3, generator=torch.Generator().manual_seed(7))
+    inside = G(z, rng=torch.Generator().manual_seed(7))
+    noise = G.synthesis.draw_noise(3, rng=torch.Generator().manual_seed(7))
     assert torch.equal(G(z, noise=noise), inside)
     assert not torch.equal(G(z, noise=[n.flip(0) for n in noise]), inside)
     with pytest.raises(ValueError, match="one tensor per conv layer"):

@@ -39,11 +39,11 @@ def test_laplacian_pyramid_collapses_back_to_the_image():
 
 def test_swd_is_deterministic_near_zero_for_one_set_and_grows_with_a_brightness_shift(skies):
     ldr = swd_module.render_mean_camera(skies, 0.0)
-    first = swd(ldr, ldr, generator=_generator(3), **FAST)
-    again = swd(ldr, ldr, generator=_generator(3), **FAST)
+    first = swd(ldr, ldr, rng=_generator(3), **FAST)
+    again = swd(ldr, ldr, rng=_generator(3), **FAST)
     assert first == again
     assert len(first.per_level) == 2 and first.mean == pytest.approx(sum(first.per_level) / 2)
-    shifted = [swd(ldr, (ldr + delta).clamp(0, 1), generator=_generator(3), **FAST).mean for delta in (0.1, 0.2, 0.4)]
+    shifted = [swd(ldr, (ldr + delta).clamp(0, 1), rng=_generator(3), **FAST).mean for delta in (0.1, 0.2, 0.4)]
     assert first.mean < 0.4 * shifted[0]  # the sampling floor: patches are drawn independently per set
     assert shifted[0] < shifted[1] < shifted[2]
 
@@ -51,21 +51,21 @@ def test_swd_is_deterministic_near_zero_for_one_set_and_grows_with_a_brightness_
 def test_swd_is_symmetric_up_to_sampling(skies):
     a = swd_module.render_mean_camera(skies[:12], 0.0)
     b = swd_module.render_mean_camera(skies[12:], 2.0)
-    ab = swd(a, b, generator=_generator(1), **FAST).mean
-    ba = swd(b, a, generator=_generator(1), **FAST).mean
+    ab = swd(a, b, rng=_generator(1), **FAST).mean
+    ba = swd(b, a, rng=_generator(1), **FAST).mean
     assert ab == pytest.approx(ba, rel=0.15)
 
 
 def test_floor_of_one_distribution_is_far_below_the_distance_to_another(skies):
     nights = _hdr("night", range(12)) * 10.0  # about as bright as the skies at 0 stops
-    floor = hdr_swd(skies[:12], skies[12:], generator=_generator(0), **FAST).mean
-    other = hdr_swd(skies[:12], nights, generator=_generator(0), **FAST).mean
+    floor = hdr_swd(skies[:12], skies[12:], rng=_generator(0), **FAST).mean
+    other = hdr_swd(skies[:12], nights, rng=_generator(0), **FAST).mean
     assert floor < 0.4 * other
-    ldr_floor = swd_floor(swd_module.render_mean_camera(skies, 0.0), generator=_generator(0), **FAST).mean
+    ldr_floor = swd_floor(swd_module.render_mean_camera(skies, 0.0), rng=_generator(0), **FAST).mean
     ldr_other = swd(
         swd_module.render_mean_camera(skies[:12], 0.0),
         swd_module.render_mean_camera(nights, 0.0),
-        generator=_generator(0),
+        rng=_generator(0),
         **FAST,
     ).mean
     assert ldr_floor < 0.4 * ldr_other
@@ -74,9 +74,9 @@ def test_floor_of_one_distribution_is_far_below_the_distance_to_another(skies):
 def test_hdr_swd_sees_highlight_changes_that_one_ldr_exposure_cannot(skies):
     skies = skies[:12]
     brighter_highlights = torch.where(skies > 1.0, skies * 8.0, skies)  # above the clip level only
-    hdr_distance = hdr_swd(skies, brighter_highlights, generator=_generator(0), **FAST).mean
-    assert hdr_distance > 4 * hdr_swd(skies, skies, generator=_generator(0), **FAST).mean
-    bracket = exposure_bracket_swd(skies, brighter_highlights, generator=_generator(0), stops=(-6.0, 0.0), **FAST)
+    hdr_distance = hdr_swd(skies, brighter_highlights, rng=_generator(0), **FAST).mean
+    assert hdr_distance > 4 * hdr_swd(skies, skies, rng=_generator(0), **FAST).mean
+    bracket = exposure_bracket_swd(skies, brighter_highlights, rng=_generator(0), stops=(-6.0, 0.0), **FAST)
     assert set(bracket) == {-6.0, 0.0}
     # At 0 stops both sets clip to the same photos (only patch sampling differs); 6 stops down they differ.
     assert bracket[0.0].mean < 0.3 * bracket[-6.0].mean
@@ -84,14 +84,14 @@ def test_hdr_swd_sees_highlight_changes_that_one_ldr_exposure_cannot(skies):
 
 def test_swd_accepts_unequal_set_sizes_and_rejects_bad_input():
     generator = _generator(0)
-    result = swd(torch.rand(6, 3, 16, 40), torch.rand(4, 3, 16, 40), generator=generator, **FAST)
+    result = swd(torch.rand(6, 3, 16, 40), torch.rand(4, 3, 16, 40), rng=generator, **FAST)
     assert len(result.per_level) == 1
     with pytest.raises(ValueError, match="at least 16"):
-        swd(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8), generator=generator)
+        swd(torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8), rng=generator)
     with pytest.raises(ValueError, match="differ"):
-        swd(torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 20), generator=generator)
+        swd(torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 20), rng=generator)
     with pytest.raises(ValueError, match="at least 2 images"):
-        swd_floor(torch.rand(1, 3, 16, 16), generator=generator)
+        swd_floor(torch.rand(1, 3, 16, 16), rng=generator)
 
 
 def test_mean_camera_photographs_with_the_chosen_curve_family():

@@ -161,7 +161,7 @@ def test_noisy_camera_is_reproducible_from_the_noise_seed(tmp_path):
     hdr = torch.from_numpy(hdrio.read_hdr(tmp_path / record["hdr"])).permute(2, 0, 1)[None]
     params = CameraParams.from_records([record["camera"]])
     ldr = hdrio.read_ldr(tmp_path / record["ldr"])
-    again = render(hdr, params, generator=torch.Generator().manual_seed(record["noise_seed"]))
+    again = render(hdr, params, rng=torch.Generator().manual_seed(record["noise_seed"]))
     assert np.abs(again[0].permute(1, 2, 0).numpy() - ldr).max() <= 0.5 / 255 + 1e-6
     assert np.abs(render(hdr, params)[0].permute(1, 2, 0).numpy() - ldr).max() > 1 / 255  # noise is there
 

@@ -19,7 +19,7 @@ DiffAugment's 0 in [-1, 1]):
 - ``cutout``: one rectangle of half the height and width per image filled with mid-grey; it
   wraps around horizontally when ``circular_x=True``.
 
-Everything is vectorised over the batch; random numbers come from ``generator`` when given.
+Everything is vectorised over the batch; random numbers come from ``rng`` when given.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ FILL_VALUE = 0.5
 def _rand(
     shape: tuple[int, ...],
     like: torch.Tensor,
-    generator: torch.Generator | None,
+    rng: torch.Generator | None,
 ) -> torch.Tensor:
-    """U(0, 1) samples of ``shape`` on ``like``'s device, drawn from ``generator`` if given."""
-    device = generator.device if generator is not None else like.device
-    u = torch.rand(shape, generator=generator, device=device, dtype=like.dtype)
+    """U(0, 1) samples of ``shape`` on ``like``'s device, drawn from ``rng`` if given."""
+    device = rng.device if rng is not None else like.device
+    u = torch.rand(shape, generator=rng, device=device, dtype=like.dtype)
     return u.to(like.device)
 
 
@@ -50,31 +50,31 @@ def _randint(
     high: int,
     n: int,
     like: torch.Tensor,
-    generator: torch.Generator | None,
+    rng: torch.Generator | None,
 ) -> torch.Tensor:
-    """``n`` integers in [low, high) on ``like``'s device, drawn from ``generator`` if given."""
-    device = generator.device if generator is not None else like.device
-    return torch.randint(low, high, (n,), generator=generator, device=device).to(like.device)
+    """``n`` integers in [low, high) on ``like``'s device, drawn from ``rng`` if given."""
+    device = rng.device if rng is not None else like.device
+    return torch.randint(low, high, (n,), generator=rng, device=device).to(like.device)
 
 
-def _color(ldr: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+def _color(ldr: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
     n = ldr.shape[0]
-    x = ldr + (_rand((n, 1, 1, 1), ldr, generator) - 0.5) * 0.5  # brightness
+    x = ldr + (_rand((n, 1, 1, 1), ldr, rng) - 0.5) * 0.5  # brightness
     mean = x.mean(dim=1, keepdim=True)  # [N, 1, H, W]
-    x = (x - mean) * (_rand((n, 1, 1, 1), ldr, generator) * 2.0) + mean  # saturation
+    x = (x - mean) * (_rand((n, 1, 1, 1), ldr, rng) * 2.0) + mean  # saturation
     mean = x.mean(dim=(1, 2, 3), keepdim=True)  # [N, 1, 1, 1]
-    return (x - mean) * (_rand((n, 1, 1, 1), ldr, generator) + 0.5) + mean  # contrast
+    return (x - mean) * (_rand((n, 1, 1, 1), ldr, rng) + 0.5) + mean  # contrast
 
 
 def _translation(
     ldr: torch.Tensor,
     circular_x: bool,
-    generator: torch.Generator | None,
+    rng: torch.Generator | None,
 ) -> torch.Tensor:
     n, c, h, w = ldr.shape
     max_dy, max_dx = int(h * TRANSLATION_RATIO + 0.5), int(w * TRANSLATION_RATIO + 0.5)
-    dy = _randint(-max_dy, max_dy + 1, n, ldr, generator)  # [N]
-    dx = _randint(-max_dx, max_dx + 1, n, ldr, generator)  # [N]
+    dy = _randint(-max_dy, max_dy + 1, n, ldr, rng)  # [N]
+    dx = _randint(-max_dx, max_dx + 1, n, ldr, rng)  # [N]
     src_y = torch.arange(h, device=ldr.device)[None, :, None] - dy[:, None, None]  # [N, H, 1]
     src_x = torch.arange(w, device=ldr.device)[None, None, :] - dx[:, None, None]  # [N, 1, W]
     valid = (src_y >= 0) & (src_y < h)  # [N, H, 1]
@@ -91,13 +91,13 @@ def _translation(
 def _cutout(
     ldr: torch.Tensor,
     circular_x: bool,
-    generator: torch.Generator | None,
+    rng: torch.Generator | None,
 ) -> torch.Tensor:
     n, _, h, w = ldr.shape
     cut_h, cut_w = int(h * CUTOUT_RATIO + 0.5), int(w * CUTOUT_RATIO + 0.5)
     # DiffAugment: centre offsets in [0, size + (1 - size % 2)), the box may leave the image.
-    y0 = _randint(0, h + (1 - h % 2), n, ldr, generator) - cut_h // 2  # [N]
-    x0 = _randint(0, w if circular_x else w + (1 - w % 2), n, ldr, generator) - cut_w // 2
+    y0 = _randint(0, h + (1 - h % 2), n, ldr, rng) - cut_h // 2  # [N]
+    x0 = _randint(0, w if circular_x else w + (1 - w % 2), n, ldr, rng) - cut_w // 2
     rel_y = torch.arange(h, device=ldr.device)[None, :, None] - y0[:, None, None]  # [N, H, 1]
     rel_x = torch.arange(w, device=ldr.device)[None, None, :] - x0[:, None, None]  # [N, 1, W]
     if circular_x:
@@ -111,7 +111,7 @@ def augment(
     policy: str = "color,translation,cutout",
     *,
     circular_x: bool = False,
-    generator: torch.Generator | None = None,
+    rng: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Apply the comma-separated DiffAugment ``policy`` to ``ldr`` [N, 3, H, W] in [0, 1].
 
@@ -129,9 +129,9 @@ def augment(
         raise ValueError(f"augment expects images [N, C, H, W], got shape {tuple(ldr.shape)}")
     for op in ops:
         if op == "color":
-            ldr = _color(ldr, generator)
+            ldr = _color(ldr, rng)
         elif op == "translation":
-            ldr = _translation(ldr, circular_x, generator)
+            ldr = _translation(ldr, circular_x, rng)
         else:
-            ldr = _cutout(ldr, circular_x, generator)
+            ldr = _cutout(ldr, circular_x, rng)
     return ldr

@@ -86,7 +86,7 @@ def parse_crf(text: str) -> tuple[tuple[str, float], ...]:
 
 @dataclass(frozen=True)
 class CameraPrior:
-    """Distribution of camera parameters; ``sample(n, generator=...)`` draws :class:`CameraParams`.
+    """Distribution of camera parameters; ``sample(n, rng=...)`` draws :class:`CameraParams`.
 
     Defaults reproduce the official GlowGAN camera: exposure ``N(0, 0.5)`` stops, the ``glowgan``
     CRF with ``gamma ~ N(0.9, 0.1)`` and ``beta ~ N(0.6, 0.1)``, no quantisation, no noise.
@@ -165,12 +165,12 @@ class CameraPrior:
         self,
         n: int,
         *,
-        generator: torch.Generator | None = None,
+        rng: torch.Generator | None = None,
         device: torch.device | str | None = None,
     ) -> CameraParams:
         """Draw ``n`` independent cameras; parameters are clamped to each family's valid range."""
-        device = torch.device(device) if device is not None else _generator_device(generator)
-        normal = torch.randn(3, n, generator=generator, device=device)
+        device = torch.device(device) if device is not None else _rng_device(rng)
+        normal = torch.randn(3, n, generator=rng, device=device)
         stops = self.exposure_mean_stops + self.exposure_std_stops * normal[0]
         mixture = self.mixture
         if len(mixture) == 1:
@@ -181,7 +181,7 @@ class CameraPrior:
         else:
             names = [name for name, _ in mixture]
             cumulative = torch.tensor([weight for _, weight in mixture], dtype=torch.float64).cumsum(0)
-            uniform = torch.rand(n, generator=generator, device=device).double().cpu()
+            uniform = torch.rand(n, generator=rng, device=device).double().cpu()
             choice = torch.searchsorted(cumulative, uniform * float(cumulative[-1]), right=True).clamp(max=len(names) - 1)
             families = tuple(names[i] for i in choice.tolist())
 
@@ -200,7 +200,7 @@ class CameraPrior:
         if has_pca:
             spread = curves.pca_basis()[2].to(device) * self.pca_spread
             # draws beyond 4 spreads are clamped, as clamp() does
-            coeffs = torch.randn(n, curves.PCA_COMPONENTS, generator=generator, device=device).clamp(-4.0, 4.0) * spread
+            coeffs = torch.randn(n, curves.PCA_COMPONENTS, generator=rng, device=device).clamp(-4.0, 4.0) * spread
         return self._params(stops, families, gamma, beta, coeffs)
 
     def mean(self, n: int = 1, *, device: torch.device | str | None = None) -> CameraParams:
@@ -430,8 +430,8 @@ def valid_range(crf: str, name: str) -> tuple[float, float]:
     raise ValueError(f"camera parameter {name!r} has no range; expected 'gamma' or 'beta'")
 
 
-def _generator_device(generator: torch.Generator | None) -> torch.device:
-    return generator.device if generator is not None else torch.device("cpu")
+def _rng_device(rng: torch.Generator | None) -> torch.device:
+    return rng.device if rng is not None else torch.device("cpu")
 
 
 def _per_image(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -498,13 +498,13 @@ def add_sensor_noise(
     exposed: torch.Tensor,
     params: CameraParams,
     *,
-    generator: torch.Generator | None = None,
+    rng: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Heteroscedastic Gaussian noise, variance ``read**2 + shot * x`` (reparameterised, differentiable)."""
     if params.read_noise == 0 and params.shot_noise == 0:
         return exposed
     variance = params.read_noise**2 + params.shot_noise * exposed.clamp_min(0.0)
-    noise = torch.randn(exposed.shape, generator=generator, device=exposed.device, dtype=exposed.dtype)
+    noise = torch.randn(exposed.shape, generator=rng, device=exposed.device, dtype=exposed.dtype)
     return exposed + variance.sqrt() * noise
 
 
@@ -512,7 +512,7 @@ def render(
     hdr: torch.Tensor,
     params: CameraParams,
     *,
-    generator: torch.Generator | None = None,
+    rng: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Photograph linear HDR images: expose, add noise, clip at 1, apply the CRF, quantise.
 
@@ -521,7 +521,7 @@ def render(
     (GlowGAN Sec. 3.2: the discriminator sees only what a camera would record).
     """
     exposed = hdr * exposure_gain(params, hdr)
-    exposed = add_sensor_noise(exposed, params, generator=generator)
+    exposed = add_sensor_noise(exposed, params, rng=rng)
     ldr = crf_forward(exposed.clamp(0.0, 1.0), params)
     if params.quantize_bits is not None:
         ldr = quantize(ldr, params.quantize_bits)

@@ -160,8 +160,8 @@ def train_encoder(
                 z = torch.randn(batch, generator.z_dim, generator=rng).to(device)
                 w = generator.mapping(z)[:, 0]  # [N, w_dim]
                 hdr = generator.synthesis(w[:, None].expand(-1, generator.num_ws, -1), noise_mode="const").float()
-                params = prior.sample(batch, generator=rng).to(device)
-                ldr = cam.render(hdr, params, generator=noise_rng)
+                params = prior.sample(batch, rng=rng).to(device)
+                ldr = cam.render(hdr, params, rng=noise_rng)
                 target = normaliser.targets(w, params)
             loss = (encoder(ldr) - target).square().mean()
             optimizer.zero_grad(set_to_none=True)

@@ -70,7 +70,7 @@ from glowgan.train_log import (
 log = logging.getLogger(__name__)
 
 SATURATED_LDR = 0.99  # an LDR value at or above this counts as clipped white
-GENERATOR_NAMES = ("latent", "camera", "noise", "augment")
+RNG_NAMES = ("latent", "camera", "noise", "augment")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -88,7 +88,7 @@ class TrainState:
     D: torch.nn.Module
     opt_G: torch.optim.Optimizer
     opt_D: torch.optim.Optimizer
-    generators: dict[str, torch.Generator]
+    rngs: dict[str, torch.Generator]
     device: torch.device
     precision: str = "fp32"  # train.precision resolved for the device: "bf16", "fp16" or "fp32"
     scaler_G: Any = None  # fp16: torch.amp.GradScaler of each network's loss
@@ -143,7 +143,7 @@ def _grad_scaler(device: torch.device) -> Any:
 
 
 def new_state(config: Config, *, device: torch.device, rank: int = 0) -> TrainState:
-    """Fresh networks, optimisers and random generators (seeded by ``train.seed`` and the rank)."""
+    """Fresh networks, optimisers and RNGs (seeded by ``train.seed`` and the rank)."""
     torch.manual_seed(config.train.seed)
     G = build_generator(config).to(device)
     D = build_discriminator(config).to(device)
@@ -154,15 +154,15 @@ def new_state(config: Config, *, device: torch.device, rank: int = 0) -> TrainSt
     betas = config.train.adam_betas
     opt_G = torch.optim.Adam(G.parameters(), lr=config.train.g_lr, betas=betas, eps=1e-8)
     opt_D = torch.optim.Adam(D.parameters(), lr=config.train.d_lr, betas=betas, eps=1e-8)
-    generators = {}
-    for index, name in enumerate(GENERATOR_NAMES):
-        generator = torch.Generator(device=device)
-        generator.manual_seed(config.train.seed * 1_000_003 + rank * 7919 + index + 1)
-        generators[name] = generator
+    rngs = {}
+    for index, name in enumerate(RNG_NAMES):
+        rng = torch.Generator(device=device)
+        rng.manual_seed(config.train.seed * 1_000_003 + rank * 7919 + index + 1)
+        rngs[name] = rng
     precision = resolve_precision(config.train.precision, device)
     fp16 = precision == "fp16"
     return TrainState(
-        config=config, G=G, G_ema=G_ema, D=D, opt_G=opt_G, opt_D=opt_D, generators=generators, device=device,
+        config=config, G=G, G_ema=G_ema, D=D, opt_G=opt_G, opt_D=opt_D, rngs=rngs, device=device,
         precision=precision, scaler_G=_grad_scaler(device) if fp16 else None,
         scaler_D=_grad_scaler(device) if fp16 else None,
     )
@@ -205,7 +205,7 @@ def load_state(path: Path, *, device: torch.device, rank: int, world: int, confi
     reason = f"checkpoint was written by {len(rng)} process(es), resuming with {world}"
     if len(rng) == world:
         try:
-            for note in restore_rng(rng[rank], state.generators, devices=[device]):
+            for note in restore_rng(rng[rank], state.rngs, devices=[device]):
                 log.warning("%s", note)
             return state
         except CheckpointError as error:
@@ -213,8 +213,8 @@ def load_state(path: Path, *, device: torch.device, rank: int, world: int, confi
     log.warning(
         "%s: random streams are re-seeded, so the continuation is not bit-identical to an uninterrupted run", reason
     )
-    for index, generator in enumerate(state.generators.values()):
-        generator.manual_seed(hash((saved.train.seed, rank, state.step, index)) % 2**62)
+    for index, rng in enumerate(state.rngs.values()):
+        rng.manual_seed(hash((saved.train.seed, rank, state.step, index)) % 2**62)
     return state
 
 
@@ -242,12 +242,12 @@ class FakeInputs:
 
 
 def draw_fakes(state: TrainState, n: int) -> FakeInputs:
-    """Latents, per-layer noise and cameras (from the prior) for ``n`` fakes, from the run's generators."""
-    z = torch.randn(n, state.G.z_dim, generator=state.generators["latent"], device=state.device)
-    noise = state.G.synthesis.draw_noise(n, generator=state.generators["noise"])
+    """Latents, per-layer noise and cameras (from the prior) for ``n`` fakes, from the run's RNGs."""
+    z = torch.randn(n, state.G.z_dim, generator=state.rngs["latent"], device=state.device)
+    noise = state.G.synthesis.draw_noise(n, rng=state.rngs["noise"])
     cameras = None
     if state.prior is not None:
-        cameras = state.prior.sample(n, generator=state.generators["camera"], device=state.device)
+        cameras = state.prior.sample(n, rng=state.rngs["camera"], device=state.device)
     return FakeInputs(z, noise, cameras)
 
 
@@ -261,7 +261,7 @@ def generate_ldr(state: TrainState, fakes: FakeInputs) -> tuple[torch.Tensor, to
         image = state.G.synthesis(ws, noise=fakes.noise)  # [N, 3, H, W] float32
     if fakes.cameras is None:
         return image, ws[:, 0]  # ldr in [0, 1]
-    return cam.render(image, fakes.cameras, generator=state.generators["camera"]), ws[:, 0]
+    return cam.render(image, fakes.cameras, rng=state.rngs["camera"]), ws[:, 0]
 
 
 def micro_batches(n: int, batch_gpu: int) -> list[slice]:
@@ -278,7 +278,7 @@ def _augment(state: TrainState, ldr: torch.Tensor) -> torch.Tensor:
     policy = state.config.train.augment
     if not policy:
         return ldr
-    return augment(ldr, policy=policy, generator=state.generators["augment"], circular_x=state.config.model.circular)
+    return augment(ldr, policy=policy, rng=state.rngs["augment"], circular_x=state.config.model.circular)
 
 
 def _d_loss(state: TrainState, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
@@ -516,7 +516,7 @@ def train(
         while state.images < total_images:
             start = time.perf_counter()
             first = state.images + dist_info.rank * local_batch
-            real_ldr = source.batch(first, local_batch, flip_generator=state.generators["augment"] if train_cfg.xflip else None)
+            real_ldr = source.batch(first, local_batch, flip_rng=state.rngs["augment"] if train_cfg.xflip else None)
             d_stats = d_step(state, real_ldr, dist_info)
             g_stats = g_step(state, local_batch, dist_info)
             d_ok, g_ok = d_stats.pop("finite"), g_stats.pop("finite")

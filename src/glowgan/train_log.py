@@ -124,7 +124,7 @@ def write_snapshot(state: TrainState, run_dir: Path, dist_info: Distributed, *, 
 
 
 def _rng_all_ranks(state: TrainState, dist_info: Distributed) -> list[dict[str, Any]]:
-    mine = capture_rng(state.generators, devices=[state.device])
+    mine = capture_rng(state.rngs, devices=[state.device])
     if dist_info.world == 1:
         return [mine]
     gathered: list[Any] = [None] * dist_info.world

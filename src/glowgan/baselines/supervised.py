@@ -106,7 +106,7 @@ class UNet(nn.Module):
     (Eilertsen et al. 2017's input skip connection). Any ``H, W`` works (padded internally).
     """
 
-    def __init__(self, *, channels: int = 16, depth: int = 3, generator: torch.Generator | None = None) -> None:
+    def __init__(self, *, channels: int = 16, depth: int = 3, rng: torch.Generator | None = None) -> None:
         super().__init__()
         widths = [channels * 2**level for level in range(depth + 1)]
         self.depth = depth
@@ -118,7 +118,7 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(widths[0] + 3, 3, kernel_size=1)
         for module in self.modules():
             if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-                nn.init.kaiming_normal_(module.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu", generator=generator)
+                nn.init.kaiming_normal_(module.weight, a=LEAKY_SLOPE, nonlinearity="leaky_relu", generator=rng)
                 nn.init.zeros_(module.bias)
 
     def forward(self, ldr: torch.Tensor, log_linear: torch.Tensor) -> torch.Tensor:
@@ -153,7 +153,7 @@ def _leaky(x: torch.Tensor) -> torch.Tensor:
 
 
 def build_unet(config: UNetConfig) -> UNet:
-    return UNet(channels=config.channels, depth=config.depth, generator=torch.Generator().manual_seed(config.init_seed))
+    return UNet(channels=config.channels, depth=config.depth, rng=torch.Generator().manual_seed(config.init_seed))
 
 
 def blend_mask(ldr: torch.Tensor, *, tau: float = BLEND_TAU) -> torch.Tensor:

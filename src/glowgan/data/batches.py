@@ -154,15 +154,15 @@ class BatchSource:
             out[mask] = self._order[positions[mask] % n]
         return out
 
-    def batch(self, first: int, count: int, *, flip_generator: torch.Generator | None = None) -> torch.Tensor:
+    def batch(self, first: int, count: int, *, flip_rng: torch.Generator | None = None) -> torch.Tensor:
         """``ldr`` [count, 3, H, W] float32 in [0, 1] on the device; random x-flips when given a generator."""
         if self._images is not None:
             images = torch.index_select(self._images, 0, self.indices(first, count), out=self._host(count))
         else:
             images = self._stream(first, count)
         ldr = images.to(self.device, non_blocking=True).float().div_(255.0)
-        if flip_generator is not None:
-            flip = torch.rand(count, generator=flip_generator, device=flip_generator.device) < 0.5
+        if flip_rng is not None:
+            flip = torch.rand(count, generator=flip_rng, device=flip_rng.device) < 0.5
             ldr = torch.where(flip.to(self.device).view(-1, 1, 1, 1), ldr.flip(3), ldr)
         return ldr
 

@@ -224,7 +224,7 @@ def photograph(
     if noisy and (noise_seeds is None or len(noise_seeds) != len(hdr)):
         raise ValueError("a camera with sensor noise needs one noise seed per image")
     meter = meter_stops(hdr, metering=metering, target=target)
-    draws = [camera.sample(1, generator=torch.Generator().manual_seed(s)) for s in camera_seeds]
+    draws = [camera.sample(1, rng=torch.Generator().manual_seed(s)) for s in camera_seeds]
     params = dataclasses.replace(
         CameraParams.cat(draws),
         exposure_stops=torch.cat([d.exposure_stops for d in draws]) + torch.from_numpy(meter).float(),
@@ -235,7 +235,7 @@ def photograph(
         if noisy:
             ldr = torch.cat(
                 [
-                    render(hdr_t[i : i + 1], params[i], generator=torch.Generator().manual_seed(noise_seeds[i]))
+                    render(hdr_t[i : i + 1], params[i], rng=torch.Generator().manual_seed(noise_seeds[i]))
                     for i in range(len(hdr))
                 ]
             )

@@ -220,14 +220,14 @@ def kid_from_features(
     features_a: np.ndarray,
     features_b: np.ndarray,
     *,
-    generator: torch.Generator,
+    rng: torch.Generator,
     num_subsets: int = KID_SUBSETS,
     subset_size: int = KID_SUBSET_SIZE,
 ) -> tuple[float, float]:
     """KID between feature sets [N, D]: mean and std over subsets of the unbiased MMD^2 (Bińkowski et al. 2018).
 
     Each of ``num_subsets`` draws ``m = min(subset_size, N_a, N_b)`` rows of each set without
-    replacement (``generator``) and computes, with ``k(x, y) = (x.y / D + 1)^3``, the unbiased estimate
+    replacement (``rng``) and computes, with ``k(x, y) = (x.y / D + 1)^3``, the unbiased estimate
     ``sum_{i != j} k(a_i, a_j) / (m (m - 1)) + sum_{i != j} k(b_i, b_j) / (m (m - 1))
     - 2 sum_{i, j} k(a_i, b_j) / m^2``.
     """
@@ -241,8 +241,8 @@ def kid_from_features(
     m = min(subset_size, features_a.shape[0], features_b.shape[0])
     estimates = np.empty(num_subsets)
     for index in range(num_subsets):
-        a = features_a[torch.randperm(features_a.shape[0], generator=generator)[:m].numpy()]
-        b = features_b[torch.randperm(features_b.shape[0], generator=generator)[:m].numpy()]
+        a = features_a[torch.randperm(features_a.shape[0], generator=rng)[:m].numpy()]
+        b = features_b[torch.randperm(features_b.shape[0], generator=rng)[:m].numpy()]
         k_aa = (a @ a.T / dim + 1.0) ** 3
         k_bb = (b @ b.T / dim + 1.0) ** 3
         k_ab = (a @ b.T / dim + 1.0) ** 3
@@ -256,7 +256,7 @@ def fid_kid(
     ldr_b: torch.Tensor,
     *,
     network: torch.jit.ScriptModule,
-    generator: torch.Generator,
+    rng: torch.Generator,
     batch_size: int = 16,
     num_subsets: int = KID_SUBSETS,
     subset_size: int = KID_SUBSET_SIZE,
@@ -264,12 +264,12 @@ def fid_kid(
 ) -> FidKidResult:
     """FID and KID between two LDR image sets [N, 3, H, W] in [0, 1] (N >= 2 each).
 
-    ``network`` comes from :func:`load_inception`; ``generator`` draws KID's subsets.
+    ``network`` comes from :func:`load_inception`; ``rng`` draws KID's subsets.
     """
     features_a = inception_features(ldr_a, network=network, batch_size=batch_size, progress=progress)
     features_b = inception_features(ldr_b, network=network, batch_size=batch_size, progress=progress)
     kid, kid_std = kid_from_features(
-        features_a, features_b, generator=generator, num_subsets=num_subsets, subset_size=subset_size
+        features_a, features_b, rng=rng, num_subsets=num_subsets, subset_size=subset_size
     )
     return FidKidResult(fid=fid_from_features(features_a, features_b), kid=kid, kid_std=kid_std)
 
@@ -382,14 +382,14 @@ def photograph_samples(
         stream.manual_seed(seed * 1_000_003 + offset)
     z = torch.randn(count, generator.z_dim, generator=streams[_LATENT_STREAM], device=device)  # [count, z_dim]
     prior = config.camera.prior if config.camera.enabled else None
-    cameras = prior.sample(count, generator=streams[_CAMERA_STREAM], device=device) if prior is not None else None
+    cameras = prior.sample(count, rng=streams[_CAMERA_STREAM], device=device) if prior is not None else None
     for start in range(0, count, batch):
         stop = min(start + batch, count)
-        image = generator(z[start:stop], noise_mode="random", generator=streams[_NOISE_STREAM]).float()
+        image = generator(z[start:stop], noise_mode="random", rng=streams[_NOISE_STREAM]).float()
         if cameras is None:
             yield image  # [n, 3, H, W] ldr in [0, 1]
         else:
-            yield cam.render(image, cameras[start:stop], generator=streams[_CAMERA_STREAM])  # [n, 3, H, W] ldr
+            yield cam.render(image, cameras[start:stop], rng=streams[_CAMERA_STREAM])  # [n, 3, H, W] ldr
 
 
 def fid_of_generator(
@@ -429,7 +429,7 @@ def fid_of_generator(
         raise ValueError(
             "the generator's samples are not finite (NaN or Inf), so FID is undefined; check the checkpoint"
         )
-    kid, kid_std = kid_from_features(fake, real.features, generator=torch.Generator().manual_seed(seed))
+    kid, kid_std = kid_from_features(fake, real.features, rng=torch.Generator().manual_seed(seed))
     return {
         "fid": fid_from_features(fake, real.features),
         "kid": kid,

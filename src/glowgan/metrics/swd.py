@@ -106,11 +106,11 @@ def laplacian_pyramid(images: torch.Tensor, *, min_size: int = MIN_LEVEL_SIZE) -
     return levels
 
 
-def _descriptors(level: torch.Tensor, count: int, generator: torch.Generator) -> torch.Tensor:
+def _descriptors(level: torch.Tensor, count: int, rng: torch.Generator) -> torch.Tensor:
     """``count`` random 7x7 neighbourhoods of every image of ``level`` [N, C, H, W] -> [N * count, C * 49]."""
     n, channels, height, width = level.shape
-    ys = torch.randint(0, height - PATCH_SIZE + 1, (n, count, 1, 1), generator=generator)
-    xs = torch.randint(0, width - PATCH_SIZE + 1, (n, count, 1, 1), generator=generator)
+    ys = torch.randint(0, height - PATCH_SIZE + 1, (n, count, 1, 1), generator=rng)
+    xs = torch.randint(0, width - PATCH_SIZE + 1, (n, count, 1, 1), generator=rng)
     offsets = torch.arange(PATCH_SIZE)
     rows = (ys + offsets.reshape(1, 1, -1, 1)).expand(n, count, PATCH_SIZE, PATCH_SIZE)
     cols = (xs + offsets.reshape(1, 1, 1, -1)).expand(n, count, PATCH_SIZE, PATCH_SIZE)
@@ -124,7 +124,7 @@ def _sort_rows(values: np.ndarray) -> np.ndarray:
     return np.sort(values, axis=1)
 
 
-def _sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, num_projections: int, generator: torch.Generator) -> float:
+def _sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, num_projections: int, rng: torch.Generator) -> float:
     """Mean over random unit directions of the 1-D Wasserstein-1 distance between projected [M, D] sets.
 
     For two sets of M values each, W1 is the mean absolute difference of their sorted values. The
@@ -135,7 +135,7 @@ def _sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, num_projections: int, 
     with ThreadPoolExecutor(max_workers=2) as pool:
         for start in range(0, num_projections, _PROJECTION_CHUNK):
             count = min(_PROJECTION_CHUNK, num_projections - start)
-            directions = torch.randn(a.shape[1], count, generator=generator)
+            directions = torch.randn(a.shape[1], count, generator=rng)
             directions = directions / directions.norm(dim=0, keepdim=True)
             projected = [(directions.T @ d.T).numpy() for d in (a, b)]  # 2 x [count, M]
             sorted_a, sorted_b = pool.map(_sort_rows, projected)
@@ -147,7 +147,7 @@ def swd(
     images_a: torch.Tensor,
     images_b: torch.Tensor,
     *,
-    generator: torch.Generator,
+    rng: torch.Generator,
     descriptors_per_image: int = DESCRIPTORS_PER_IMAGE,
     num_projections: int = NUM_PROJECTIONS,
     min_size: int = MIN_LEVEL_SIZE,
@@ -160,7 +160,7 @@ def swd(
     Descriptors (``descriptors_per_image`` random 7x7 patches per image and level) are normalised per
     channel by the pooled mean and std of both sets (see the module notes), then compared along
     ``num_projections`` random directions. Values are raw (ProGAN tables show them x 10^3).
-    Deterministic given ``generator``, which draws patch positions, subsets and directions.
+    Deterministic given ``rng``, which draws patch positions, subsets and directions.
     """
     images_a = _check_set(images_a, "images_a")
     images_b = _check_set(images_b, "images_b")
@@ -173,19 +173,19 @@ def swd(
     distances = []
     pyramids = laplacian_pyramid(images_a, min_size=min_size), laplacian_pyramid(images_b, min_size=min_size)
     for level_a, level_b in zip(*pyramids):
-        desc_a = _descriptors(level_a, descriptors_per_image, generator)  # [Na * K, C * 49]
-        desc_b = _descriptors(level_b, descriptors_per_image, generator)
+        desc_a = _descriptors(level_a, descriptors_per_image, rng)  # [Na * K, C * 49]
+        desc_b = _descriptors(level_b, descriptors_per_image, rng)
         count = min(desc_a.shape[0], desc_b.shape[0])
         if desc_a.shape[0] > count:
-            desc_a = desc_a[torch.randperm(desc_a.shape[0], generator=generator)[:count]]
+            desc_a = desc_a[torch.randperm(desc_a.shape[0], generator=rng)[:count]]
         if desc_b.shape[0] > count:
-            desc_b = desc_b[torch.randperm(desc_b.shape[0], generator=generator)[:count]]
+            desc_b = desc_b[torch.randperm(desc_b.shape[0], generator=rng)[:count]]
         pooled = torch.cat([desc_a, desc_b]).reshape(2 * count, channels, -1)
         mean = pooled.mean(dim=(0, 2)).repeat_interleave(PATCH_SIZE * PATCH_SIZE)  # [C * 49]
         std = pooled.std(dim=(0, 2)).clamp_min(1e-8).repeat_interleave(PATCH_SIZE * PATCH_SIZE)
         desc_a = (desc_a - mean) / std
         desc_b = (desc_b - mean) / std
-        distances.append(_sliced_wasserstein(desc_a, desc_b, num_projections, generator))
+        distances.append(_sliced_wasserstein(desc_a, desc_b, num_projections, rng))
     return SwdResult(per_level=tuple(distances), mean=sum(distances) / len(distances))
 
 
@@ -193,7 +193,7 @@ def hdr_swd(
     hdr_a: torch.Tensor,
     hdr_b: torch.Tensor,
     *,
-    generator: torch.Generator,
+    rng: torch.Generator,
     white: float = 1.0,
     variant: str = PU21_DEFAULT_VARIANT,
     **swd_options: int,
@@ -210,7 +210,7 @@ def hdr_swd(
         hdr = _check_set(hdr, name)
         nits = to_display_nits(hdr.numpy(), white=white, white_nits=DIFFUSE_WHITE_NITS)
         encoded.append(torch.from_numpy(pu21_encode(nits, variant=variant)).float())
-    return swd(encoded[0], encoded[1], generator=generator, **swd_options)
+    return swd(encoded[0], encoded[1], rng=rng, **swd_options)
 
 
 def render_mean_camera(hdr: torch.Tensor, stops: float, *, crf: str = "glowgan") -> torch.Tensor:
@@ -228,7 +228,7 @@ def exposure_bracket_swd(
     hdr_a: torch.Tensor,
     hdr_b: torch.Tensor,
     *,
-    generator: torch.Generator,
+    rng: torch.Generator,
     stops: Sequence[float] = BRACKET_STOPS,
     crf: str = "glowgan",
     **swd_options: int,
@@ -245,14 +245,14 @@ def exposure_bracket_swd(
         float(stop): swd(
             render_mean_camera(hdr_a, stop, crf=crf),
             render_mean_camera(hdr_b, stop, crf=crf),
-            generator=generator,
+            rng=rng,
             **swd_options,
         )
         for stop in stops
     }
 
 
-def swd_floor(images: torch.Tensor, *, generator: torch.Generator, **swd_options: int) -> SwdResult:
+def swd_floor(images: torch.Tensor, *, rng: torch.Generator, **swd_options: int) -> SwdResult:
     """SWD between two random disjoint halves of one set [N, C, H, W]: the real-vs-real floor.
 
     A distance between two sets is only meaningful against this floor, which sampling noise alone
@@ -262,6 +262,6 @@ def swd_floor(images: torch.Tensor, *, generator: torch.Generator, **swd_options
     images = _check_set(images, "images")
     if images.shape[0] < 2:
         raise ValueError(f"the floor needs at least 2 images to split in halves, got {images.shape[0]}")
-    order = torch.randperm(images.shape[0], generator=generator)
+    order = torch.randperm(images.shape[0], generator=rng)
     half = images.shape[0] // 2
-    return swd(images[order[:half]], images[order[half : 2 * half]], generator=generator, **swd_options)
+    return swd(images[order[:half]], images[order[half : 2 * half]], rng=rng, **swd_options)

@@ -129,17 +129,17 @@ class SynthesisNetwork(nn.Module):
             self.convs.append(ModulatedConv2d(ch, ch, w_dim, res, circular=circular))
             self.torgbs.append(ToRGB(ch, w_dim))
 
-    def draw_noise(self, n: int, *, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    def draw_noise(self, n: int, *, rng: torch.Generator | None = None) -> list[torch.Tensor]:
         """Per-pixel noise for ``n`` samples, one [n, 1, h, w] float32 tensor per conv layer, from
-        ``generator`` (torch's global RNG if None): what ``forward`` with ``noise_mode="random"`` adds."""
-        device = generator.device if generator is not None else self.const.device
-        return [torch.randn(n, 1, *conv.resolution, device=device, generator=generator) for conv in self.convs]
+        ``rng`` (torch's global RNG if None): what ``forward`` with ``noise_mode="random"`` adds."""
+        device = rng.device if rng is not None else self.const.device
+        return [torch.randn(n, 1, *conv.resolution, device=device, generator=rng) for conv in self.convs]
 
     def forward(
         self,
         ws: torch.Tensor,  # [N, num_ws, w_dim]
         noise_mode: str = "random",
-        generator: torch.Generator | None = None,
+        rng: torch.Generator | None = None,
         noise: list[torch.Tensor] | None = None,  # from draw_noise (noise_mode "random"); None: drawn here
     ) -> torch.Tensor:  # [N, 3, H, W], float32: hdr (linear, >= 0) or ldr in [0, 1]
         """Mixed precision: under autocast the convolutions run in its dtype, but toRGB, the sum of the
@@ -160,7 +160,7 @@ class SynthesisNetwork(nn.Module):
                 "make it with draw_noise"
             )
         if noise is None and noise_mode == "random":
-            noise = self.draw_noise(ws.shape[0], generator=generator)
+            noise = self.draw_noise(ws.shape[0], rng=rng)
         # repeat, not expand: a view of a parameter made under no_grad confuses module hooks
         x = self.const[None].repeat(ws.shape[0], 1, 1, 1)  # [N, C0, h0, w0]
         x_scale = None  # deferred per-sample channel scale of x, see ModulatedConv2d
@@ -276,8 +276,8 @@ class Generator(nn.Module):
         psi: float = 1.0,
         noise_mode: str = "random",
         update_w_avg: bool = False,
-        generator: torch.Generator | None = None,
-        noise: list[torch.Tensor] | None = None,  # from G.synthesis.draw_noise; None: drawn here from generator
+        rng: torch.Generator | None = None,
+        noise: list[torch.Tensor] | None = None,  # from G.synthesis.draw_noise; None: drawn here from rng
     ) -> torch.Tensor:  # [N, 3, H, W], float32
         ws = self.mapping(z, psi=psi, update_w_avg=update_w_avg)
-        return self.synthesis(ws, noise_mode=noise_mode, generator=generator, noise=noise)
+        return self.synthesis(ws, noise_mode=noise_mode, rng=rng, noise=noise)

@@ -87,9 +87,9 @@ class PatchHead(nn.Module):
         return self.out(x).mean(dim=(2, 3))
 
 
-def _random_projection(generator: torch.Generator, in_channels: int, out_channels: int) -> torch.Tensor:
+def _random_projection(rng: torch.Generator, in_channels: int, out_channels: int) -> torch.Tensor:
     """A fixed random 1x1 convolution [Cout, Cin, 1, 1] that keeps the variance (N(0, 1 / Cin))."""
-    return torch.randn(out_channels, in_channels, 1, 1, generator=generator) / math.sqrt(in_channels)
+    return torch.randn(out_channels, in_channels, 1, 1, generator=rng) / math.sqrt(in_channels)
 
 
 class ProjectedDiscriminator(nn.Module):

@@ -62,7 +62,7 @@ def _distances(
     candidates.update({name: _tensor(hdr[:half]) for name, hdr in samples.items()})
     hdr_distances = {}
     for name, hdr in tqdm(candidates.items(), desc="SWD", unit="set", disable=not progress):
-        result = hdr_swd(hdr, reference, generator=_swd_generator(settings))
+        result = hdr_swd(hdr, reference, rng=_swd_generator(settings))
         hdr_distances[name] = {"mean": result.mean, "per_level": list(result.per_level)}
     distances: dict[str, Any] = {
         "set_size": half,
@@ -87,7 +87,7 @@ def _brackets(
     """Exposure-bracket SWD of every candidate, photographed with the mean camera of curve family ``crf``."""
     bracket = {}
     for name, hdr in candidates.items():
-        brackets = exposure_bracket_swd(hdr, reference, generator=_swd_generator(settings), crf=crf)
+        brackets = exposure_bracket_swd(hdr, reference, rng=_swd_generator(settings), crf=crf)
         bracket[name] = {f"{stop:+g}": result.mean for stop, result in brackets.items()}
         bracket[name]["mean"] = float(np.mean(list(bracket[name].values())))
     return bracket
@@ -116,7 +116,7 @@ def _fid(
     for name, hdr in candidates.items():
         candidate_features = features(hdr, name)
         kid, kid_std = kid_from_features(
-            candidate_features, reference_features, generator=torch.Generator().manual_seed(settings.seed)
+            candidate_features, reference_features, rng=torch.Generator().manual_seed(settings.seed)
         )
         results[name] = {
             "fid": fid_from_features(candidate_features, reference_features),
