@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -122,6 +123,20 @@ def test_inversion_moves_the_data_driven_curve_towards_the_photos_curve(model, f
     assert curves.rmse(found, true_curve) < 0.7 * curves.rmse(start, true_curve)
     with pytest.raises(ValueError, match="crf must be one of"):
         InversionOptions(crf="sigmoid")
+
+
+def test_a_mixture_prior_fits_each_of_its_families_and_keeps_the_best():
+    """A model trained with the prior "srgb,filmic" meets a filmic photo of its own image: both families
+    are fitted, and the filmic fit, which can reproduce the photo, is kept (srgb is listed first)."""
+    generator, config = tiny_generator(extra=("camera.crf=srgb,filmic",))
+    with torch.no_grad():
+        hdr = generator.synthesis(generator.mapping.w_avg.expand(1, generator.num_ws, -1), noise_mode="const")
+    photo = cam.render(hdr, cam.CameraPrior(crf="filmic").mean(1).shifted(1.0))[0].permute(1, 2, 0).numpy()
+    options = InversionOptions(latent_steps=150, tune_steps=0, perceptual="pixel")
+    result = invert_photo(generator, config, photo, options=options, progress=False)
+    assert result.camera.crf == "filmic"
+    forced = invert_photo(generator, config, photo, options=dataclasses.replace(options, crf="srgb"), progress=False)
+    assert forced.camera.crf == "srgb" and forced.latent_losses[-1] > result.latent_losses[-1]
 
 
 def test_inversion_reduces_its_loss_and_leaves_the_generator_unchanged(model):

@@ -92,8 +92,9 @@ class InversionOptions:
     locality_weight: float = 10.0
     pixel_weight: float = 1.0  # MSE on the LDR rendering, beside the perceptual loss
     estimate_crf: bool = True  # ours; the official code fixes gamma 0.9, beta 0.6
-    # The curve family fitted to the photo (glowgan.crf): None takes the model prior's (most probable)
-    # family; "pca" fits the data-driven family that spans sRGB, filmic, gamma and GlowGAN curves.
+    # The curve family fitted to the photo (glowgan.crf): None takes the model prior's family (with a
+    # mixture prior, each of its families is fitted and the best fit kept: K times the latent steps);
+    # "pca" fits the data-driven family that spans sRGB, filmic, gamma and GlowGAN curves.
     crf: str | None = None
     # Weight of the Gaussian log-prior of gamma and beta: how far one photo may pull the CRF from the
     # prior. Chosen on held-out validation photos (a synthesis run with seed 4242, not the benchmark scenes), where
@@ -287,17 +288,25 @@ def invert_photo(
     if config.model.circular and not wrap:
         tuned, reference = _without_wrap(tuned), _without_wrap(copy.deepcopy(generator).eval().requires_grad_(False))
     spread = w_spread(tuned, generator_seed=options.seed)
-    ws_pivot, camera_fit, latent_losses = _fit_latent_and_camera(
-        tuned,
-        config,
-        target_ldr=target_ldr,
-        loss_fn=loss_fn,
-        options=options,
-        initial=initial,
-        spread=spread,
-        rng=rng,
-        progress=progress,
-    )
+    mixture = config.camera.prior.mixture
+    families = [options.crf] if options.crf is not None or len(mixture) == 1 else [name for name, _ in mixture]
+    fits = []
+    for family in families:  # with a mixture prior, each of its families; the best fit is kept
+        fit_rng = rng if len(families) == 1 else torch.Generator(device="cpu").manual_seed(options.seed)
+        fit = _fit_latent_and_camera(
+            tuned,
+            config,
+            family=family,
+            target_ldr=target_ldr,
+            loss_fn=loss_fn,
+            options=options,
+            initial=initial,
+            spread=spread,
+            rng=fit_rng,
+            progress=progress,
+        )
+        fits.append((*fit, fit_rng))
+    ws_pivot, camera_fit, latent_losses, rng = min(fits, key=lambda fit: _final_loss(fit[2]))
     seconds["latent"] = time.perf_counter() - started
     # 3. Pivotal tuning.
     started = time.perf_counter()
@@ -335,10 +344,16 @@ def invert_photo(
     )
 
 
+def _final_loss(losses: list[float]) -> float:
+    """How well a fit ended: the mean of its last 10 image losses (0 for a fit without steps)."""
+    return float(np.mean(losses[-10:])) if losses else 0.0
+
+
 def _fit_latent_and_camera(
     generator: Generator,
     config: Config,
     *,
+    family: str | None,
     target_ldr: torch.Tensor,
     loss_fn: ImageLoss,
     options: InversionOptions,
@@ -347,8 +362,9 @@ def _fit_latent_and_camera(
     rng: torch.Generator,
     progress: bool,
 ) -> tuple[torch.Tensor, _CameraFit, list[float]]:
-    """Step 2: optimise w (or W+) and the camera; returns the pivot ws [1, num_ws, w_dim]."""
-    prior = config.camera.prior.component(options.crf)  # the family fitted, with its prior
+    """Step 2: optimise w (or W+) and the camera with a curve of ``family`` (None: the prior's most
+    probable); returns the pivot ws [1, num_ws, w_dim], the camera fit and the image losses."""
+    prior = config.camera.prior.component(family)  # the family fitted, with its prior
     start = prior.mean(1, device=target_ldr.device)
     if prior.crf == "pca" and config.camera.prior.component().crf != "pca":
         # the data-driven family starts from (and is kept near) the curve the model was trained with
