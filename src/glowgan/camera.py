@@ -175,9 +175,8 @@ class CameraPrior:
         mixture = self.mixture
         if len(mixture) == 1:
             families: str | tuple[str, ...] = self.crf
-            gamma = (self.gamma_mean + self.gamma_std * normal[1]).clamp(*_gamma_range(self.crf))
-            beta = (self.beta_mean + self.beta_std * normal[2]).clamp(*_GLOWGAN_BETA_RANGE)
-            has_pca = self.crf == "pca"
+            gamma = self.gamma_mean + self.gamma_std * normal[1]
+            beta = self.beta_mean + self.beta_std * normal[2]
         else:
             names = [name for name, _ in mixture]
             cumulative = torch.tensor([weight for _, weight in mixture], dtype=torch.float64).cumsum(0)
@@ -185,23 +184,17 @@ class CameraPrior:
             choice = torch.searchsorted(cumulative, uniform * float(cumulative[-1]), right=True).clamp(max=len(names) - 1)
             families = tuple(names[i] for i in choice.tolist())
 
-            def per_family(values: list[float]) -> torch.Tensor:
+            def per_family(name: str, index: int) -> torch.Tensor:  # each image's family default (mean or std)
+                values = [_FAMILY_DEFAULTS[family][name][index] for family in names]
                 return torch.tensor(values, dtype=torch.float32, device=device)[choice.to(device)]
 
-            table = [_FAMILY_DEFAULTS[name] for name in names]
-            low = per_family([_gamma_range(name)[0] for name in names])
-            high = per_family([_gamma_range(name)[1] for name in names])
-            gamma = torch.minimum(
-                torch.maximum(per_family([t["gamma"][0] for t in table]) + per_family([t["gamma"][1] for t in table]) * normal[1], low), high
-            )
-            beta = (per_family([t["beta"][0] for t in table]) + per_family([t["beta"][1] for t in table]) * normal[2]).clamp(*_GLOWGAN_BETA_RANGE)
-            has_pca = "pca" in families
+            gamma = per_family("gamma", 0) + per_family("gamma", 1) * normal[1]
+            beta = per_family("beta", 0) + per_family("beta", 1) * normal[2]
         coeffs = None
-        if has_pca:
+        if "pca" in _per_image_families(families, n):
             spread = curves.pca_basis()[2].to(device) * self.pca_spread
-            # draws beyond 4 spreads are clamped, as clamp() does
-            coeffs = torch.randn(n, curves.PCA_COMPONENTS, generator=rng, device=device).clamp(-4.0, 4.0) * spread
-        return self._params(stops, families, gamma, beta, coeffs)
+            coeffs = torch.randn(n, curves.PCA_COMPONENTS, generator=rng, device=device) * spread
+        return self.clamp(self._params(stops, families, gamma, beta, coeffs))  # draws kept in the valid ranges
 
     def mean(self, n: int = 1, *, device: torch.device | str | None = None) -> CameraParams:
         """The prior's mean camera, repeated ``n`` times (e.g. to linearise a vanilla GAN's LDR output);
