@@ -1,4 +1,5 @@
-"""`glowgan itm` on several photos, a folder or a list: one load, resumable, one summary, failures listed."""
+"""`glowgan itm` on several photos, a folder or a list: one load, resumable, one summary, failures listed;
+and several solutions per photo (--samples)."""
 
 import json
 
@@ -10,6 +11,8 @@ from glowgan import hdrio
 from glowgan.checkpoint import build_generator, save_checkpoint
 from glowgan.cli import main
 from glowgan.config import load_config
+from glowgan.invert import InversionOptions, invert_photo
+from glowgan.itm_photo import photo_tensor, saturation_mask
 
 TINY = ["model.resolution=[16, 32]", "model.z_dim=8", "model.w_dim=8", "model.g_channel_base=64", "model.g_channel_max=8"]
 QUICK = ["--steps", "3", "--tune-steps", "1", "--loss", "pixel"]
@@ -114,3 +117,97 @@ def test_single_photo_mode_is_unchanged_and_records_the_wrap(checkpoint, tmp_pat
     assert record["wrap"] is True and record["options"]["wrap"] is True
     assert main(["itm", str(photo), "--ckpt", str(checkpoint), "--out", str(out), *QUICK]) == 0
     assert json.loads((tmp_path / "r" / "p.json").read_text())["wrap"] is False  # a 3:2 photo: no wrap by default
+
+
+def test_one_sample_is_the_single_inversion_byte_for_byte(checkpoint, tmp_path):
+    from glowgan.checkpoint import load_generator
+
+    photo = _photos(tmp_path, 1) / "p0.png"
+    for name, extra in (("default", []), ("one", ["--samples", "1"])):
+        assert main(["itm", str(photo), "--ckpt", str(checkpoint), "--out", str(tmp_path / name / "p.exr"), *QUICK, *extra]) == 0
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["p.exr", "p.json", "p.mask.png", "p.preview.png"]
+    for name in ("p.exr", "p.mask.png", "p.preview.png"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "default" / name).read_bytes()
+    assert "samples" not in json.loads((tmp_path / "one" / "p.json").read_text())
+    generator, config = load_generator(checkpoint)
+    options = InversionOptions(latent_steps=3, tune_steps=1, perceptual="pixel")  # QUICK
+    direct = invert_photo(generator, config, hdrio.read_ldr(photo), options=options, progress=False)
+    assert np.array_equal(hdrio.read_hdr(tmp_path / "one" / "p.exr"), direct.hdr)
+
+
+def test_samples_write_each_fill_and_their_spread(checkpoint, tmp_path, capsys):
+    photo = _photos(tmp_path, 1) / "p0.png"
+    out = tmp_path / "r" / "p.exr"
+    assert main(["itm", str(photo), "--ckpt", str(checkpoint), "--out", str(out), *QUICK, "--samples", "2"]) == 0
+    assert "2 samples, the output is sample" in capsys.readouterr().out
+    folder = out.parent
+    expected = ["p.exr", "p.json", "p.mask.png", "p.preview.png", "p.sample-1.exr", "p.sample-2.exr", "p.spread.exr", "p.spread.png"]
+    assert sorted(p.name for p in folder.iterdir()) == expected  # no temporary files either
+    fills = [hdrio.read_hdr(folder / f"p.sample-{k}.exr") for k in (1, 2)]
+    record = json.loads((folder / "p.json").read_text())["samples"]
+    losses = record["final_losses"]
+    assert record["count"] == 2 and record["seeds"] == [0, 1] and record["main"] == 1 + int(losses[1] < losses[0])
+    assert np.array_equal(hdrio.read_hdr(out), fills[record["main"] - 1])  # OUT is the lowest-loss fill
+    spread = hdrio.read_hdr(folder / "p.spread.exr")[..., 0]  # one channel, read as grey
+    filled = saturation_mask(photo_tensor(hdrio.read_ldr(photo)))[0, 0].numpy() > 0  # the photo's clipped block
+    assert filled.sum() == 24 and (spread >= 0).all()
+    assert (spread[~filled] == 0).all() and spread[filled].max() > 0  # different starts give different fills
+    logs = np.log2(np.stack(fills).mean(axis=3))
+    assert np.allclose(spread[filled], logs.std(axis=0)[filled], atol=1e-5)
+    summary = record["spread_stops"]
+    assert summary["filled_pixels"] == 24 and summary["max"] == pytest.approx(float(spread.max()))
+    assert summary["median"] == pytest.approx(float(np.median(spread[filled])))
+    assert hdrio.read_ldr(folder / "p.spread.png").shape == (16, 24, 3)
+
+
+def test_a_folder_with_samples_is_summarised_and_resumed(checkpoint, tmp_path, capsys):
+    photos = _photos(tmp_path / "photos", 2)
+    out = tmp_path / "out"
+    args = ["itm", str(photos), "--ckpt", str(checkpoint), "--out", str(out), *QUICK, "--samples", "2"]
+    assert main(args) == 0
+    assert "2 photos inverted, 0 skipped" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["samples"] == 2
+    for entry, name in zip(summary["photos"], ("p0", "p1")):
+        assert entry["outputs"]["sample-2"] == f"{name}.sample-2.exr" and entry["outputs"]["spread_picture"] == f"{name}.spread.png"
+        assert {"median", "max", "filled_pixels"} <= set(entry["spread_stops"]) and entry["spread_stops"]["max"] >= 0
+        assert all((out / file).is_file() for file in entry["outputs"].values())
+    assert main(args) == 0
+    assert "0 photos inverted, 2 skipped" in capsys.readouterr().out
+    assert main(args[:-2]) == 0  # one sample is another result: done again
+    assert "2 photos inverted, 0 skipped" in capsys.readouterr().out
+    assert "samples" not in json.loads((out / "summary.json").read_text())
+
+
+def test_bad_sample_counts_and_clashing_names_are_refused(checkpoint, tmp_path, capsys):
+    photos = _photos(tmp_path / "photos", 1)
+    for count in ("0", "-2", "two"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["itm", str(photos), "--ckpt", str(checkpoint), "--out", str(tmp_path / "o"), "--samples", count])
+        assert exit_.value.code == 2 and "--samples" in capsys.readouterr().err
+    hdrio.write_ldr(photos / "p0.sample-1.png", np.full((16, 24, 3), 0.5, np.float32))
+    assert main(["itm", str(photos), "--ckpt", str(checkpoint), "--out", str(tmp_path / "o"), *QUICK, "--samples", "2"]) == 2
+    assert "would both write" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_later_samples_move_the_fast_mode_guess_and_keep_its_camera(checkpoint):
+    from glowgan import camera as cam
+    from glowgan.checkpoint import load_generator
+    from glowgan.invert import InitialGuess
+    from glowgan.itm_samples import invert_samples
+
+    generator, config = load_generator(checkpoint)
+    camera = cam.CameraParams(exposure_stops=torch.tensor([1.5]), gamma=torch.tensor([0.9]), beta=torch.tensor([0.6]))
+    targets = []
+
+    def guess(target_ldr):
+        targets.append(target_ldr.shape)
+        return InitialGuess(w=generator.mapping.w_avg.clone(), camera=camera)
+
+    options = InversionOptions(latent_steps=0, tune_steps=0, perceptual="pixel")  # the starts themselves
+    photo = np.full((16, 32, 3), 0.99, np.float32)  # inside the mask's soft ramp everywhere
+    found = invert_samples(generator, config, photo, samples=2, options=options, initial=guess, progress=False)
+    assert len(targets) == 2 and found.seeds == [0, 1] and found.chosen == 0  # no losses: the first
+    assert [float(result.camera.exposure_stops) for result in found.results] == [1.5, 1.5]
+    assert not np.array_equal(found.results[0].generator_hdr, found.results[1].generator_hdr)
+    assert found.spread.shape == (16, 32) and found.spread.max() > 0 and found.record()["spread_stops"]["filled_pixels"] == 16 * 32

@@ -30,8 +30,9 @@ A fast mode (``glowgan.encoder``) replaces the start of step 2 with an encoder's
 latent and camera, after which a few optimisation steps suffice.
 
 This module holds the options, the result and steps 2 and 3; the photo's side of steps 1 and 4 is
-:mod:`glowgan.itm_photo`, the image loss :mod:`glowgan.itm_losses`, and what is written for a result
-(record, preview sheet) :mod:`glowgan.itm_outputs`.
+:mod:`glowgan.itm_photo`, the image loss :mod:`glowgan.itm_losses`, what is written for a result
+(record, preview sheet) :mod:`glowgan.itm_outputs`, and several inversions of one photo from different
+starts :mod:`glowgan.itm_samples`.
 """
 
 from __future__ import annotations
@@ -137,7 +138,9 @@ class InitialGuess:
     """A starting point for step 2 (e.g. from ``glowgan.encoder``): ``w`` [w_dim] and a camera."""
 
     w: torch.Tensor  # [w_dim] or [num_ws, w_dim]
-    camera: cam.CameraParams  # one camera; its curve is used when it is of the fitted family
+    # One camera; its curve is used when it is of the fitted family. None: the default start's camera
+    # (the prior's mean curve at the exposure that matches the photo's median at this w).
+    camera: cam.CameraParams | None = None
 
 
 @dataclass
@@ -371,13 +374,15 @@ def _fit_latent_and_camera(
         start = cam.to_pca(config.camera.prior.mean(1, device=target_ldr.device))
     if initial is None:
         w_start = generator.mapping.w_avg.detach().clone()
+    elif initial.w.shape[-1] != generator.w_dim or initial.w.ndim not in (1, 2):
+        raise ValueError(f"the initial w has shape {tuple(initial.w.shape)}; this generator needs [{generator.w_dim}]")
+    else:
+        w_start = initial.w.detach().to(target_ldr.device)
+    if initial is None or initial.camera is None:
         with torch.no_grad():
             hdr = generator.synthesis(w_start.expand(1, generator.num_ws, -1), noise_mode="const").float()
         start = start.shifted(initial_exposure_stops(target_ldr, hdr, start))
     else:
-        if initial.w.shape[-1] != generator.w_dim or initial.w.ndim not in (1, 2):
-            raise ValueError(f"the initial w has shape {tuple(initial.w.shape)}; this generator needs [{generator.w_dim}]")
-        w_start = initial.w.detach().to(target_ldr.device)
         guess = initial.camera.to(target_ldr.device)
         # a fixed CRF stays at the prior's mean (the official recipe), as does a guess of another family
         start = guess if options.estimate_crf and guess.crf == prior.crf else start.shifted(guess.exposure_stops - start.exposure_stops)

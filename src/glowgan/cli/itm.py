@@ -28,7 +28,10 @@ def register(commands: argparse._SubParsersAction) -> None:
             "Several photos, a folder or a list file (.txt, one path a line) make a batch: OUT is then a "
             "folder that gets NAME.exr, NAME.mask.png, NAME.preview.png and NAME.json per photo and one "
             "summary.json; the networks are loaded once, photos already done are skipped, and a photo that "
-            "fails is listed in the summary without stopping the batch."
+            "fails is listed in the summary without stopping the batch. --samples K inverts each photo K "
+            "times from different starts: OUT is then the fill with the lowest final loss, beside "
+            "OUT.sample-1.exr ... OUT.sample-K.exr and OUT.spread.exr/.png (the per-pixel standard "
+            "deviation of the fills in stops)."
         ),
     )
     parser.add_argument(
@@ -74,6 +77,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--encoder", type=Path, help="fast mode: start from this encoder's prediction (see `glowgan itm-encoder`)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the latent noise and regulariser (default 0)")
+    parser.add_argument(
+        "--samples",
+        type=_at_least_one,
+        default=1,
+        metavar="K",
+        help=(
+            "invert each photo K times from different starting latents and seeds (SEED, SEED+1, ...) and write "
+            "each fill, and their spread, beside OUT; OUT is the fill with the lowest final loss (default 1)"
+        ),
+    )
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
     parser.set_defaults(func=run_itm)
 
@@ -94,6 +107,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     encoder.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     encoder.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
     encoder.set_defaults(func=run_itm_encoder)
+
+
+def _at_least_one(text: str) -> int:
+    """argparse type of --samples: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give the inversions per photo, e.g. 4") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value}: give at least 1 inversion per photo (1 is the single inversion)")
+    return value
 
 
 def list_photos(inputs: list[Path]) -> tuple[list[Path], bool]:
@@ -155,9 +179,9 @@ def run_itm(args: argparse.Namespace) -> int:
     )
     photos, batch = list_photos(args.photo)
     if batch:
-        jobs = _batch_outputs(photos, args.out)
+        jobs = _batch_outputs(photos, args.out, samples=args.samples)
     else:
-        jobs = [(photos[0], output_paths(args.out))]
+        jobs = [(photos[0], output_paths(args.out, samples=args.samples))]
     started = time.perf_counter()
     device = resolve_device(args.device)
     generator, config = load_generator(args.ckpt, device=device)
@@ -167,7 +191,16 @@ def run_itm(args: argparse.Namespace) -> int:
 
         initial = guesser(load_encoder(args.encoder, generator, device=device))
     network = perceptual_network(options.perceptual, generator)
-    loaded = dict(generator=generator, config=config, options=options, initial=initial, network=network, encoder=args.encoder, ckpt=args.ckpt)
+    loaded = dict(
+        generator=generator,
+        config=config,
+        options=options,
+        samples=args.samples,
+        initial=initial,
+        network=network,
+        encoder=args.encoder,
+        ckpt=args.ckpt,
+    )
     load_seconds = time.perf_counter() - started
     if not batch:
         record = _invert_one(jobs[0][0], jobs[0][1], progress=True, **loaded)
@@ -176,6 +209,7 @@ def run_itm(args: argparse.Namespace) -> int:
             f"wrote {jobs[0][1]['hdr']} ({record['size'][0]}x{record['size'][1]}, {record['masked_fraction']:.1%} of pixels "
             f"from the generator); exposure {camera['exposure_stops']:+.2f} stops, {_curve_text(camera)}; "
             f"{sum(record['seconds'].values()):.1f} s"
+            + _spread_text(record)
         )
         return 0
     return _run_batch(jobs, args.out, load_seconds=load_seconds, **loaded)
@@ -192,41 +226,64 @@ def _curve_text(camera: dict) -> str:
     return f"curve {camera['crf']}"
 
 
-def _batch_outputs(photos: list[Path], out: Path) -> list[tuple[Path, dict[str, Path]]]:
-    """``OUT/NAME.exr`` (and its companions) for each photo; two photos may not share a NAME."""
+def _spread_text(record: dict) -> str:
+    """With several samples: which one is the output, and how much they disagree where the generator fills."""
+    if "samples" not in record:
+        return ""
+    samples, spread = record["samples"], record["samples"]["spread_stops"]
+    text = f"; {samples['count']} samples, the output is sample {samples['main']}"
+    if spread["median"] is not None:
+        text += f"; spread of the fills {spread['median']:.2f} stops median, {spread['max']:.2f} max"
+    return text
+
+
+def _batch_outputs(photos: list[Path], out: Path, *, samples: int = 1) -> list[tuple[Path, dict[str, Path]]]:
+    """``OUT/NAME.exr`` (and its companions) for each photo; no two photos may write one file (two of a
+    NAME, or, with samples, e.g. ``p.png`` and ``p.sample-1.png``)."""
     from glowgan import hdrio
     from glowgan.itm_outputs import output_paths
 
     if hdrio.is_hdr_path(out) or out.is_file():
         raise ValueError(f"{out}: with several photos, a folder or a list, --out is a folder (e.g. --out results/)")
-    jobs, names = [], {}
+    jobs, writers = [], {}
     for photo in photos:
         if photo.stem == Path(SUMMARY_NAME).stem:
             raise ValueError(f"{photo}: its record would overwrite the batch's {SUMMARY_NAME}; rename the photo")
-        if photo.stem in names:
-            raise ValueError(f"{names[photo.stem]} and {photo} would both write {out / photo.stem}.exr; rename one")
-        names[photo.stem] = photo
-        jobs.append((photo, output_paths(out / f"{photo.stem}.exr")))
+        paths = output_paths(out / f"{photo.stem}.exr", samples=samples)
+        for path in paths.values():
+            if writers.setdefault(path.name, photo) != photo:
+                raise ValueError(f"{writers[path.name]} and {photo} would both write {path}; rename one")
+        jobs.append((photo, paths))
     return jobs
 
 
-def _invert_one(photo_path, paths, *, generator, config, options, initial, network, encoder, ckpt, progress) -> dict:
-    """Invert one photo and write its four files (the JSON last: its presence means complete)."""
+def _invert_one(photo_path, paths, *, generator, config, options, samples, initial, network, encoder, ckpt, progress) -> dict:
+    """Invert one photo (``samples`` times) and write its files (the JSON last: its presence means complete)."""
     import json
     import os
 
     from glowgan import hdrio
-    from glowgan.invert import invert_photo
-    from glowgan.itm_outputs import preview_sheet, result_record
+    from glowgan.itm_outputs import SPREAD_PICTURE_MAX_STOPS, preview_sheet, result_record, spread_picture
+    from glowgan.itm_samples import invert_samples
 
     photo = hdrio.read_ldr(photo_path)
-    result = invert_photo(generator, config, photo, options=options, initial=initial, perceptual=network, progress=progress)
+    found = invert_samples(
+        generator, config, photo, samples=samples, options=options, initial=initial, perceptual=network, progress=progress
+    )
+    result = found.main
     preview = preview_sheet(photo, result)
     # the photo's path relative to the JSON, so a folder moved with its inputs still pairs them (glowgan view)
     input_path = os.path.relpath(photo_path.resolve(), paths["json"].resolve().parent)
     record = result_record(result, input_path=input_path, options=options)
     record["encoder"] = str(encoder) if encoder is not None else None
     record["checkpoint"] = str(ckpt)
+    if samples > 1:
+        files = [paths[f"sample-{k}"].name for k in range(1, samples + 1)]
+        record["samples"] = {**found.record(), "files": files, "spread_picture_stops": [0.0, SPREAD_PICTURE_MAX_STOPS]}
+        for k, sample in enumerate(found.results, start=1):
+            hdrio.write_hdr(paths[f"sample-{k}"], sample.hdr)
+        hdrio.write_hdr(paths["spread"], found.spread)
+        hdrio.write_ldr(paths["spread_picture"], spread_picture(photo, result, found.spread))
     hdrio.write_hdr(paths["hdr"], result.hdr)
     hdrio.write_ldr(paths["mask"], result.mask)
     hdrio.write_ldr(paths["preview"], preview)
@@ -234,8 +291,9 @@ def _invert_one(photo_path, paths, *, generator, config, options, initial, netwo
     return record
 
 
-def _done_before(paths: dict, options, encoder, ckpt) -> dict | None:
-    """The record of a photo whose four outputs exist, made with the same options, encoder and checkpoint."""
+def _done_before(paths: dict, options, samples, encoder, ckpt) -> dict | None:
+    """The record of a photo whose outputs all exist, made with the same options, number of samples,
+    encoder and checkpoint."""
     import json
     from dataclasses import asdict
 
@@ -249,6 +307,7 @@ def _done_before(paths: dict, options, encoder, ckpt) -> dict | None:
         record.get("options") == json.loads(json.dumps(asdict(options)))
         and record.get("encoder") == (str(encoder) if encoder is not None else None)
         and record.get("checkpoint") == str(ckpt)
+        and record.get("samples", {"count": 1}).get("count") == samples
     )
     return record if same else None
 
@@ -265,6 +324,7 @@ def _run_batch(jobs, out: Path, *, load_seconds: float, **loaded) -> int:
         "checkpoint": str(loaded["ckpt"]),
         "encoder": str(loaded["encoder"]) if loaded["encoder"] is not None else None,
         "options": asdict(loaded["options"]),
+        **({"samples": loaded["samples"]} if loaded["samples"] > 1 else {}),
         "load_seconds": load_seconds,
         "photos": [],
         "failed": [],
@@ -275,7 +335,7 @@ def _run_batch(jobs, out: Path, *, load_seconds: float, **loaded) -> int:
         for photo_path, paths in bar:
             bar.set_postfix_str(photo_path.name)
             outputs = {key: path.name for key, path in paths.items()}
-            record = _done_before(paths, loaded["options"], loaded["encoder"], loaded["ckpt"])
+            record = _done_before(paths, loaded["options"], loaded["samples"], loaded["encoder"], loaded["ckpt"])
             status = "skipped: done before"
             if record is None:
                 try:
@@ -294,6 +354,7 @@ def _run_batch(jobs, out: Path, *, load_seconds: float, **loaded) -> int:
                     "final_latent_loss": record["final_latent_loss"],
                     "final_tune_loss": record["final_tune_loss"],
                     "camera": record["camera"],
+                    **({"spread_stops": record["samples"]["spread_stops"]} if "samples" in record else {}),
                 }
             )
             _write_summary(out, summary, started, inverted)
