@@ -20,7 +20,11 @@ Two ways to spend the budget:
     python benchmarks/quality_per_minute.py --out runs/quality --minutes 30 --seeds 0,1,2
     python benchmarks/quality_per_minute.py --out runs/quality --measure 120        # speeds.json here
     python benchmarks/quality_per_minute.py --out runs/quality --speeds runs/quality/speeds.json \\
-        --device cuda --parallel 9 --set train.precision=fp32
+        --device cuda --parallel 9 --set train.precision=fp32 --stop-after 8 --no-score --pack OUT/back
+
+A device that returns only a few files gets ``--pack DIR``: each run's newest G_ema snapshot (as its
+``checkpoint.pt``: enough to score it), stats, config and log, in a few tar files. Unpack them into
+OUT/runs here and score with ``--no-train``.
 
 The world (5,000 sky photos at 32x64, seed 0, as ``benchmarks/report.py`` makes it) is synthesised
 into OUT/world unless ``--world`` names one. Finished runs are skipped, so an interrupted benchmark
@@ -31,9 +35,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import io
 import os
+import signal
 import subprocess
 import sys
+import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,7 +177,11 @@ def train_runs(runs: list[Run], world: Path, args: argparse.Namespace, speeds: d
     if args.parallel > 1:
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2) // args.parallel)))
     active: list[tuple[Run, subprocess.Popen, float]] = []
+    deadline = None if args.stop_after is None else time.time() + args.stop_after * 60
     while pending or active:
+        if deadline is not None and time.time() > deadline:
+            stop_runs(active, pending)
+            return
         while pending and len(active) < args.parallel:
             run, command = pending.pop(0)
             run.folder.parent.mkdir(parents=True, exist_ok=True)
@@ -185,6 +196,63 @@ def train_runs(runs: list[Run], world: Path, args: argparse.Namespace, speeds: d
             active.remove(entry)
             state = "done" if process.returncode == 0 else f"FAILED (exit {process.returncode}, see its log)"
             print(f"{run.name}: {state} in {(time.time() - started) / 60:.1f} min", flush=True)
+
+
+def stop_runs(active: list[tuple[Run, subprocess.Popen, float]], pending: list) -> None:
+    """--stop-after: interrupt the active runs as Ctrl-C would (each keeps its last checkpoint), start no more."""
+    for run, process, _ in active:
+        process.send_signal(signal.SIGINT)
+    for run, process, _ in active:
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        print(f"{run.name}: stopped at the deadline (--stop-after)", flush=True)
+    if pending:
+        print(f"not started before the deadline: {', '.join(run.name for run, _ in pending)}", flush=True)
+
+
+def newest_snapshot(run: Run) -> Path | None:
+    snapshots = sorted((run.folder / "snapshots").glob("snapshot-*img.pt"))
+    return snapshots[-1] if snapshots else None
+
+
+def pack(runs: list[Run], out: Path, *, limit_bytes: int = 15 * 2**20) -> list[Path]:
+    """Each run's newest G_ema snapshot (named checkpoint.pt: what scoring reads), stats.jsonl, config.json
+    and training log, in tar files of at most ``limit_bytes`` each (a run is never split) -> their paths.
+
+    For a device that sends back a few files: ``tar -xf`` them into OUT/runs here, then ``--no-train``."""
+    out.mkdir(parents=True, exist_ok=True)
+    members: list[list[tuple[str, bytes]]] = []
+    for run in runs:
+        snapshot = newest_snapshot(run)
+        if snapshot is None:
+            continue
+        files = [(f"{run.folder.name}/checkpoint.pt", snapshot.read_bytes())]
+        for name in ("stats.jsonl", "config.json"):
+            if (run.folder / name).exists():
+                files.append((f"{run.folder.name}/{name}", (run.folder / name).read_bytes()))
+        log = run.folder.parent / f"{run.folder.name}.log"
+        if log.exists():
+            files.append((log.name, log.read_bytes()))
+        members.append(files)
+    parts: list[list[tuple[str, bytes]]] = [[]]
+    for files in members:
+        size = sum(len(data) + 1024 for _, data in files)
+        if parts[-1] and sum(len(data) + 1024 for _, data in parts[-1]) + size > limit_bytes:
+            parts.append([])
+        parts[-1].extend(files)
+    written = []
+    for index, files in enumerate(part for part in parts if part):
+        path = out / f"runs-{index}.tar"
+        with tarfile.open(path, "w") as archive:
+            for name, data in files:
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime = len(data), int(time.time())
+                archive.addfile(info, io.BytesIO(data))
+        written.append(path)
+        print(f"packed {path} ({path.stat().st_size / 2**20:.1f} MiB)", flush=True)
+    return written
 
 
 def score(runs: list[Run], world: Path, args: argparse.Namespace, speeds: dict | None) -> dict:
@@ -212,7 +280,7 @@ def score(runs: list[Run], world: Path, args: argparse.Namespace, speeds: dict |
             "candidate": run.candidate,
             "seed": run.seed,
             "kimg": progress["images"] / 1000,
-            "train_minutes": progress["elapsed_s"] / 60,
+            "train_minutes": progress["elapsed_s"] / 60 if "elapsed_s" in progress else None,  # not in a packed snapshot
             "fid_ratio": fid[run.name]["fid"] / fid["floor"]["fid"] if "floor" in fid else None,
             "hdr_swd_ratio": distances["hdr_swd"][run.name]["mean"] / distances["hdr_swd"]["floor"]["mean"],
             "bracket_ratio": {stop: bracket[run.name][stop] / bracket["floor"][stop]
@@ -288,6 +356,11 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1000, help="ground-truth images and samples per run (default 1000)")
     parser.add_argument("--fid-count", type=int, default=500, help="renderings per set for FID (default 500, 0 skips)")
     parser.add_argument("--fid-device", default="cpu", help="device of the Inception network (default cpu)")
+    parser.add_argument("--stop-after", type=float, metavar="MINUTES",
+                        help="wall-clock limit of the training: interrupt the active runs then (they continue from "
+                        "their last checkpoint on the next call), start no more")
+    parser.add_argument("--pack", type=Path, metavar="DIR",
+                        help="after training, pack every run's newest snapshot, stats and log into DIR/runs-N.tar")
     parser.add_argument("--no-score", action="store_true", help="train only")
     parser.add_argument("--no-train", action="store_true", help="score the runs that used their budget, train nothing")
     args = parser.parse_args()
@@ -321,6 +394,8 @@ def main() -> int:
         started = time.time()
         train_runs(runs, world, args, speeds)
         print(f"training done in {(time.time() - started) / 60:.1f} min", flush=True)
+    if args.pack is not None:
+        pack(runs, args.pack)
     if args.no_score:
         return 0
     started = time.time()
