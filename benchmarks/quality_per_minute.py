@@ -56,6 +56,7 @@ WORLD_EXPOSURE_STD_STOPS = 1.0
 BASE_SETTINGS = (f"camera.exposure_std_stops={WORLD_EXPOSURE_STD_STOPS}",)
 # Projected GANs (Sec. 4) train D with Adam at lr 2e-4 and no R1; the first probe of issue 11 did too.
 PROJECTED = ("model.discriminator=projected", "train.d_lr=0.0002", "train.r1_gamma=0")
+PROJECTED_EQUAL_LR = ("model.discriminator=projected", "train.d_lr=0.0025", "train.r1_gamma=0")
 CANDIDATES: dict[str, tuple[str, ...]] = {
     "resnet": (),
     "resnet-8bit": ("camera.quantize_bits=8",),
@@ -64,6 +65,10 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     # a small from-scratch residual D beside the features (the highlight-sensitive branch)
     "projected+resnet-8bit": (*PROJECTED, "model.projected_branch=resnet", "model.d_channel_max=16",
                               "camera.quantize_bits=8"),
+    # D's learning rate equal to G's (0.0025): at 2e-4 G outran D and collapsed at 28-32 kimg
+    "projected-eqlr": (*PROJECTED_EQUAL_LR,),
+    "projected-eqlr+resnet-8bit": (*PROJECTED_EQUAL_LR, "model.projected_branch=resnet", "model.d_channel_max=16",
+                                   "camera.quantize_bits=8"),
 }
 DEFAULT_CANDIDATES = "resnet,projected,projected-8bit"
 # Targets of issue 11 (after 30 CPU-minutes, mean over seeds).
