@@ -10,10 +10,15 @@ light restored: the clipped region's energy and, for sky panoramas, the diffuse 
 - trivial: the photo through the camera prior's mean inverse CRF (clipped pixels stay at the clip level);
 - glowgan: the full recipe (1000 latent/camera steps + 350 pivotal-tuning steps, LPIPS if installed);
 - glowgan-fast: an encoder's prediction followed by 100 + 50 steps (the encoder is trained first if
-  --encoder names a file that does not exist yet).
+  --encoder names a file that does not exist yet);
+- NAME=CKPT: a supervised U-Net (`glowgan baseline train-supervised`), any number of them; each row is
+  named NAME and the gap it crosses to these photos, ``unet (oracle)`` when it was trained on the
+  photos' own family and curve, ``unet (cross: window, srgb)`` otherwise, explained in a legend under
+  the table (glowgan.baselines.domains). Two U-Nets of one world need two names.
 
-    python benchmarks/itm.py --ckpt runs/glowgan30/checkpoint.pt --encoder runs/glowgan30/encoder.pt \
-        --count 20 --methods trivial,masia,unet=runs/unet/checkpoint.pt,glowgan,glowgan-fast --json runs/itm.json
+    python benchmarks/itm.py --ckpt runs/glowgan30/checkpoint.pt --encoder runs/glowgan30/encoder.pt --count 20 \
+        --methods trivial,masia,unet=runs/unet/checkpoint.pt,unet=runs/unet-window-srgb/checkpoint.pt,glowgan,glowgan-fast \
+        --json runs/itm.json
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 import torch
 
 from glowgan.baselines import get_baseline
+from glowgan.baselines.domains import format_legend, row_names
 from glowgan.checkpoint import load_generator
 from glowgan.encoder import guesser, load_encoder, save_encoder, train_encoder
 from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
@@ -43,7 +49,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=20, help="use the first COUNT photos that clip")
     parser.add_argument("--scale", type=int, default=1, help="photos at this multiple of the generator's resolution")
     parser.add_argument("--loss", default="auto", choices=("auto", "lpips", "msssim", "pixel"))
-    parser.add_argument("--methods", default="trivial,glowgan,glowgan-fast", help="also any glowgan.baselines name; unet=CKPT for the U-Net")
+    parser.add_argument("--methods", default="trivial,glowgan,glowgan-fast", help="also any glowgan.baselines name; NAME=CKPT for a U-Net (several allowed)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -71,19 +77,25 @@ def main() -> None:
         methods["glowgan-fast"] = lambda ldr: invert_photo(
             generator, config, ldr, options=fast, initial=guesser(encoder), progress=False
         ).hdr
-    chosen = {}
+    entries = []
     for item in wanted:
-        name, _, ckpt = item.partition("=")  # e.g. unet=runs/unet/checkpoint.pt
-        chosen[name] = methods[name] if name in methods else get_baseline(name, **({"ckpt": ckpt} if ckpt else {}))
-    methods = chosen
+        name, equals, ckpt = item.partition("=")  # NAME=CKPT: a U-Net, e.g. unet=runs/unet/checkpoint.pt
+        if equals:
+            unet = get_baseline("unet", ckpt=ckpt)
+            entries.append((name, unet, unet.config))
+        else:
+            entries.append((name, methods[name] if name in methods else get_baseline(name), None))
+    methods, legend = row_names(entries, family=args.family)
     results = evaluate_methods(methods, photos)
     summary = summarise(results)
     clipped = sum(p.clipped.mean() for p in photos) / len(photos)
     print(f"\n{len(photos)} held-out {args.family} photos at {width * args.scale}x{height * args.scale}, "
           f"{100 * clipped:.1f} % of pixels clipped on average")
     print(format_table(summary))
+    if legend:
+        print("\nU-Nets:\n" + format_legend(legend))
     if args.json:
-        args.json.write_text(json.dumps({"summary": summary, "per_image": results}, indent=1))
+        args.json.write_text(json.dumps({"summary": summary, "unets": legend, "per_image": results}, indent=1))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ keeping photos whose highlights clip. Methods:
 - masia: Masia et al. 2017 expansion (it too linearises with the model prior's mean curve);
 - glowgan: inversion fitting the model prior's curve family (gamma/beta for `glowgan`);
 - glowgan-pca: inversion fitting the data-driven `pca` family, started from the model's curve;
-- unet=CKPT: a supervised U-Net (trained on the default camera: for sRGB/filmic photos it crosses a gap).
+- NAME=CKPT: a supervised U-Net, any number of them; each row is named NAME and the gap it crosses to
+  each curve's photos (``unet (oracle)``, ``unet (cross: srgb)``; glowgan.baselines.domains), explained
+  in a legend under the table.
 
 Inversions use `--steps` + `--tune-steps` (default 300 + 100, pixel loss at 32x64: shorter than the
 official 1000 + 350; say so when quoting). Besides the ITM scores of `glowgan.evaluation`, the curve
@@ -32,6 +34,7 @@ import torch
 from glowgan import camera as cam
 from glowgan import crf as curves
 from glowgan.baselines import get_baseline
+from glowgan.baselines.domains import format_legend, row_names
 from glowgan.checkpoint import load_generator
 from glowgan.data.synth import default_camera
 from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
@@ -52,7 +55,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="0-199", help="held-out scene seeds; photos that do not clip are skipped")
     parser.add_argument("--count", type=int, default=8, help="use the first COUNT photos that clip, per curve")
     parser.add_argument("--curves", default="glowgan,srgb,filmic", help="curve families of the photos")
-    parser.add_argument("--methods", default="trivial,masia,glowgan,glowgan-pca", help="also unet=CKPT")
+    parser.add_argument(
+        "--methods", default="trivial,masia,glowgan,glowgan-pca", help="also NAME=CKPT for a U-Net (several allowed)"
+    )
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--tune-steps", type=int, default=100)
     parser.add_argument("--loss", default="pixel", choices=("auto", "lpips", "msssim", "pixel"))
@@ -87,10 +92,14 @@ def main() -> None:
         return run
 
     available = {"glowgan": inversion("glowgan", None), "glowgan-pca": inversion("glowgan-pca", "pca")}
-    methods = {}
+    entries = []
     for item in args.methods.split(","):
-        name, _, ckpt = item.partition("=")
-        methods[name] = available[name] if name in available else get_baseline(name, **({"ckpt": ckpt} if ckpt else {}))
+        name, equals, ckpt = item.partition("=")  # NAME=CKPT: a U-Net
+        if equals:
+            unet = get_baseline("unet", ckpt=ckpt)
+            entries.append((name, unet, unet.config))
+        else:
+            entries.append((name, available[name] if name in available else get_baseline(name), None))
 
     report: dict[str, dict] = {
         "checkpoint": str(args.ckpt),
@@ -99,9 +108,9 @@ def main() -> None:
         "curves": {},
     }
     for crf in args.curves.split(","):
-        photos = held_out_photos(
-            args.family, parse_seeds(args.seeds), size=(height, width), camera=default_camera(args.family).component(crf)
-        )[: args.count]
+        camera = default_camera(args.family).component(crf)
+        photos = held_out_photos(args.family, parse_seeds(args.seeds), size=(height, width), camera=camera)[: args.count]
+        methods, legend = row_names(entries, family=args.family, camera=camera)
         found.clear()
         results = evaluate_methods(methods, photos)
         summary = summarise(results)
@@ -111,6 +120,8 @@ def main() -> None:
         print(f"\n## photos shot with `{crf}` curves: {len(photos)} held-out {args.family} photos at {width}x{height}, "
               f"{100 * clipped:.1f} % of pixels clipped on average")
         print(format_table(summary))
+        if legend:
+            print(format_legend(legend))
         print("\ncurve recovery, RMSE over [0, 1] against each photo's true curve (mean / median / max):")
         for name, values in recovery.items():
             print(f"  {name:24s} {np.mean(values):.3f} / {np.median(values):.3f} / {np.max(values):.3f}")
@@ -118,6 +129,7 @@ def main() -> None:
             "photos": [p.seed for p in photos],
             "clipped_fraction": clipped,
             "summary": summary,
+            "unets": legend,
             "median_clipped_rmse_stops": {n: float(np.median(r["clipped_rmse_stops"])) for n, r in results.items()},
             "curve_rmse": recovery,
             "per_image": results,

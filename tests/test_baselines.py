@@ -1,5 +1,6 @@
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import torch
 
 from glowgan import hdrio
 from glowgan.baselines import get_baseline
+from glowgan.baselines.domains import format_legend, gap, row_names
 from glowgan.baselines.expansion import (
     DISPLAY_PEAK,
     MASIA_2009_FIT,
@@ -18,6 +20,7 @@ from glowgan.baselines.expansion import (
 )
 from glowgan.baselines.supervised import (
     TRAIN_SEED_BASE,
+    UNetBaseline,
     UNetConfig,
     blend_mask,
     build_unet,
@@ -29,13 +32,15 @@ from glowgan.baselines.supervised import (
     reconstruct,
     train_supervised,
     training_batch,
+    training_camera,
 )
 from glowgan.camera import CameraPrior, crf_forward
 from glowgan.checkpoint import CheckpointError, save_checkpoint
 from glowgan.cli import main
-from glowgan.data.synth import scene_photos
+from glowgan.data.synth import default_camera, scene_photos
 
 TINY = UNetConfig(family="sky", height=8, width=16, channels=4, depth=2, batch=4, lr=3e-3)
+OFFICIAL = CameraPrior()  # the curve every U-Net linearised with before UNetConfig.crf existed
 
 
 def photo_of(linear: np.ndarray) -> np.ndarray:
@@ -146,12 +151,12 @@ def test_unet_any_size_and_blend():
     model = build_unet(TINY)
     ldr = torch.rand(2, 3, 11, 23, generator=torch.Generator().manual_seed(0)) * 0.9  # nothing near the clip
     with torch.no_grad():
-        hdr = reconstruct(model, ldr)
+        hdr = reconstruct(model, ldr, camera=OFFICIAL)
     assert hdr.shape == ldr.shape
     torch.testing.assert_close(hdr, linearize_mean(ldr), rtol=0, atol=0)  # mask 0: the linearised input
     ldr[:, :, 3, 5] = 1.0
     with torch.no_grad():
-        hdr = reconstruct(model, ldr)
+        hdr = reconstruct(model, ldr, camera=OFFICIAL)
         log_hdr = model(ldr, torch.log(linearize_mean(ldr) + 1.0 / 255.0))
     assert blend_mask(ldr)[0, 0, 3, 5] == 1.0
     torch.testing.assert_close(hdr[:, :, 3, 5], torch.exp(log_hdr[:, :, 3, 5]))
@@ -175,11 +180,11 @@ def test_training_lowers_the_loss(tmp_path):
     ldr, hdr, _ = scene_photos("sky", list(range(16)), height=16, width=32)  # held-out seeds
     ldr, hdr = torch.from_numpy(ldr).permute(0, 3, 1, 2), torch.from_numpy(hdr).permute(0, 3, 1, 2)
     with torch.no_grad():
-        before = masked_log_loss(build_unet(config), ldr, hdr).item()
+        before = masked_log_loss(build_unet(config), ldr, hdr, camera=OFFICIAL).item()
     report = train_supervised(tmp_path, config, steps=40, progress=False)
     model, _ = load_unet(report.checkpoint)
     with torch.no_grad():
-        after = masked_log_loss(model, ldr, hdr).item()
+        after = masked_log_loss(model, ldr, hdr, camera=OFFICIAL).item()
     assert report.step == 40 and report.images == 320
     assert after < 0.75 * before, (before, after)
     stats = read_stats(tmp_path)
@@ -216,6 +221,89 @@ def test_wrong_checkpoints_are_refused(tmp_path):
         load_unet(tmp_path / "missing.pt")
 
 
+# ---------------------------------------------------------------- across a gap: another family or curve
+
+
+def test_training_photos_follow_the_configured_curve():
+    official, srgb = training_batch(TINY, images_seen=0), training_batch(replace(TINY, crf="srgb"), images_seen=0)
+    torch.testing.assert_close(srgb[1], official[1], rtol=0, atol=0)  # the same scenes at the same exposures
+    assert (srgb[0] - official[0]).abs().mean() > 0.02  # photographed through another curve
+    exposed = official[1].clamp(0.0, 1.0)
+    mid = (exposed > 0.02) & (exposed < 0.98)
+    srgb_camera = training_camera(replace(TINY, crf="srgb"))
+    assert srgb_camera.crf == "srgb" and training_camera(TINY) == default_camera("sky")
+
+    def error_stops(camera: CameraPrior) -> torch.Tensor:
+        return (torch.log2(linearize_mean(srgb[0], camera)[mid]) - torch.log2(exposed[mid])).abs()
+
+    # the srgb camera's mean (its only) inverse curve undoes its photos up to 8-bit rounding; the official one does not
+    assert error_stops(srgb_camera).max() < 0.05
+    assert error_stops(training_camera(TINY)).mean() > 0.2
+
+
+def test_crf_round_trips_through_a_checkpoint_and_linearises_the_input(tmp_path):
+    torch.set_num_threads(1)
+    config = replace(TINY, family="window", crf="srgb:2,filmic")
+    report = train_supervised(tmp_path / "run", config, steps=1, progress=False)
+    unet = UNetBaseline(report.checkpoint)
+    assert unet.config == config and unet.camera == default_camera("window", crf="srgb:2,filmic")
+    ldr, _, _ = scene_photos("sky", [3], height=8, width=16)
+    with torch.no_grad():
+        expected = reconstruct(unet.model, torch.from_numpy(ldr).permute(0, 3, 1, 2), camera=unet.camera)
+        official = reconstruct(unet.model, torch.from_numpy(ldr).permute(0, 3, 1, 2), camera=OFFICIAL)
+    np.testing.assert_allclose(unet(ldr[0]), expected[0].permute(1, 2, 0).numpy(), rtol=1e-5, atol=1e-7)
+    assert not torch.allclose(expected, official)  # the mixture's most probable family (srgb), not the official curve
+    with pytest.raises(ValueError, match="crf='srgb:2,filmic'"):
+        train_supervised(tmp_path / "run", replace(config, crf=""), steps=2, resume=True, progress=False)
+    with pytest.raises(ValueError, match="'sepia' is unknown"):
+        UNetConfig(crf="sepia")
+
+
+def test_checkpoint_without_crf_loads_as_before(tmp_path):
+    torch.set_num_threads(1)
+    report = train_supervised(tmp_path / "run", TINY, steps=1, progress=False)
+    state = load_state(report.checkpoint)
+    del state["unet_config"]["crf"]  # what a checkpoint written before the setting holds
+    save_checkpoint(tmp_path / "old.pt", state)
+    unet = UNetBaseline(tmp_path / "old.pt")
+    assert unet.config == TINY and unet.config.crf == ""
+    ldr, _, _ = scene_photos("sky", [3], height=8, width=16)
+    with torch.no_grad():
+        before = reconstruct(unet.model, torch.from_numpy(ldr).permute(0, 3, 1, 2), camera=OFFICIAL)
+    np.testing.assert_allclose(unet(ldr[0]), before[0].permute(1, 2, 0).numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_rows_say_oracle_or_cross_domain():
+    sky_srgb = default_camera("sky").component("srgb")
+    cases = [
+        (UNetConfig(), "sky", None, "oracle"),
+        (UNetConfig(crf="glowgan"), "sky", None, "oracle"),  # the default camera's own curve, named
+        (UNetConfig(crf="srgb"), "sky", None, "cross: srgb"),
+        (UNetConfig(crf="srgb"), "sky", sky_srgb, "oracle"),
+        (UNetConfig(), "sky", sky_srgb, "cross: glowgan"),
+        (UNetConfig(family="window"), "sky", None, "cross: window"),
+        (UNetConfig(family="window", crf="srgb"), "sky", None, "cross: window, srgb"),
+        (UNetConfig(family="window", crf="srgb"), "window", sky_srgb, "oracle"),  # offsets do not count
+    ]
+    for config, family, camera, tag in cases:
+        found = gap(config, family=family, camera=camera)
+        assert (found.tag, found.oracle) == (tag, tag == "oracle"), (config, family, camera)
+    cross = UNetConfig(family="window", crf="srgb")
+    rows, legend = row_names(
+        [("trivial", "t", None), ("unet", "a", UNetConfig()), ("unet", "b", cross)], family="sky"
+    )
+    assert rows == {"trivial": "t", "unet (oracle)": "a", "unet (cross: window, srgb)": "b"}
+    assert legend["unet (oracle)"].endswith("an oracle") and "sky scenes, `glowgan` curves" in legend["unet (oracle)"]
+    assert legend["unet (cross: window, srgb)"] == (
+        "trained on paired window photos with `srgb` curves, evaluated on sky photos with `glowgan` curves: cross-domain"
+    )
+    assert format_legend(legend).splitlines()[1].startswith("- unet (cross: window, srgb): trained on paired window")
+    with pytest.raises(ValueError, match="its own name"):
+        row_names([("unet", "a", UNetConfig()), ("unet", "b", UNetConfig(crf="glowgan"))], family="sky")
+    with pytest.raises(ValueError, match="listed twice"):
+        row_names([("masia", "a", None), ("masia", "b", None)], family="sky")
+
+
 # ---------------------------------------------------------------- evaluation and CLI
 
 
@@ -246,8 +334,20 @@ def test_cli_train_apply_evaluate(tmp_path, capsys):
     evaluate = ["baseline", "evaluate", "--size", "8x16", "--seeds", "0-3", "--json"]
     assert main([*evaluate, "--ckpt", str(run / "checkpoint.pt")]) == 0
     scores = json.loads(capsys.readouterr().out)
-    assert set(scores) == {"trivial", "akyuz", "masia", "masia2009", "unet"}
+    assert set(scores) == {"trivial", "akyuz", "masia", "masia2009", "unet (oracle)"}
     assert all(np.isfinite(row["clipped_rmse_stops"]) for row in scores.values())
+
+    cross = tmp_path / "cross"
+    args = ["baseline", "train-supervised", "--family", "window", "--crf", "srgb", "--size", "8x16"]
+    assert main([*args, "--out", str(cross), "--steps", "1", "--batch", "2", "--channels", "4"]) == 0
+    assert load_state(cross / "checkpoint.pt")["unet_config"]["crf"] == "srgb"
+    capsys.readouterr()
+    assert main([*evaluate[:-1], "--methods", "trivial", "--ckpt", str(cross / "checkpoint.pt")]) == 0
+    text = capsys.readouterr().out
+    assert "| unet (cross: window, srgb) |" in text and "evaluated on sky photos with `glowgan` curves" in text
+    with pytest.raises(SystemExit):
+        main(["baseline", "train-supervised", "--help"])
+    assert "cross-domain" in capsys.readouterr().out
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):

@@ -1,11 +1,13 @@
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from glowgan.baselines.supervised import UNetConfig, train_supervised
 from glowgan.checkpoint import build_generator, load_generator, save_checkpoint
 from glowgan.cli import main
 from glowgan.data.synth import SynthSpec, synthesize
@@ -190,6 +192,9 @@ def test_eval_cli_writes_report_and_rejects_bad_input(inputs, tmp_path, capsys, 
         "--fid-count",
         "2",
     ]
+    tiny = UNetConfig(height=8, width=16, channels=4, depth=2, batch=2)
+    oracle = train_supervised(tmp_path / "oracle", tiny, steps=1, progress=False).checkpoint
+    cross = train_supervised(tmp_path / "cross", replace(tiny, family="window", crf="srgb"), steps=1, progress=False)
     out = tmp_path / "cli"
     assert (
         main(
@@ -199,6 +204,10 @@ def test_eval_cli_writes_report_and_rejects_bad_input(inputs, tmp_path, capsys, 
                 f"glowgan={models['glowgan']}",
                 "--ckpt",
                 f"vanilla={models['vanilla']}",
+                "--unet",
+                str(oracle),
+                "--unet",
+                str(cross.checkpoint),
                 "--out",
                 str(out),
             ]
@@ -206,7 +215,20 @@ def test_eval_cli_writes_report_and_rejects_bad_input(inputs, tmp_path, capsys, 
         == 0
     )
     assert str(out / "report.md") in capsys.readouterr().out
-    assert "FID/KID: not computed: install the weights." in (out / "report.md").read_text()
+    text = (out / "report.md").read_text()
+    assert "FID/KID: not computed: install the weights." in text
+    # the rows say which gap each U-Net crosses to each table's photos (sky scenes; glowgan, then srgb curves)
+    for row in ("unet (oracle)", "unet (cross: window, srgb)", "unet (cross: glowgan)", "unet (cross: window)"):
+        assert f"| {row} |" in text, row
+    assert "- unet (cross: window): trained on paired window photos with `srgb` curves, evaluated on sky photos " \
+        "with `srgb` curves: cross-domain" in text
+    on_disk = json.loads((out / "report.json").read_text())
+    assert on_disk["setup"]["unets"] == [["unet", str(oracle)], ["unet", str(cross.checkpoint)]]
+    assert list(on_disk["itm"]["unets"]) == ["unet (oracle)", "unet (cross: window, srgb)"]
+    twins = ["--unet", str(oracle), "--unet", f"unet={oracle}"]
+    both = ["--ckpt", f"glowgan={models['glowgan']}", "--ckpt", f"vanilla={models['vanilla']}"]
+    assert main([*common, *both, *twins, "--out", str(tmp_path / "twins")]) == 2
+    assert "its own name" in capsys.readouterr().err and not (tmp_path / "twins" / "report.md").exists()
     # the models swapped: the glowgan slot holds a camera-off model
     bad = tmp_path / "bad"
     assert (

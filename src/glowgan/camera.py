@@ -159,7 +159,12 @@ class CameraPrior:
             raise ValueError(f"camera crf {family!r} is unknown; choose one of {', '.join(CRF_FAMILIES)}")
         if len(mixture) == 1 and family == self.crf:
             return self
-        return dataclasses.replace(self, crf=family, gamma_mean=None, gamma_std=None, beta_mean=None, beta_std=None)
+        return self.with_crf(family)
+
+    def with_crf(self, crf: str) -> CameraPrior:
+        """This prior with the curve prior ``crf`` (one family or a mixture, see :func:`parse_crf`), each
+        family at its default parameters; exposure, quantisation and noise are kept."""
+        return dataclasses.replace(self, crf=crf, gamma_mean=None, gamma_std=None, beta_mean=None, beta_std=None)
 
     def sample(
         self,

@@ -6,7 +6,8 @@ linear HDR ``[H, W, 3]`` float32 >= 0 out, in relative units (compare after an e
 - ``trivial``, ``akyuz``, ``masia`` (Masia et al. 2017's fit) and ``masia2009``: see
   :mod:`glowgan.baselines.expansion`;
 - ``unet``: a supervised HDRCNN-style U-Net trained on paired data, see
-  :mod:`glowgan.baselines.supervised` (needs ``ckpt=``).
+  :mod:`glowgan.baselines.supervised` (needs ``ckpt=``); an oracle on photos of the world it was
+  trained on, cross-domain on others (:mod:`glowgan.baselines.domains` names its rows).
 
 :func:`get_baseline` builds one by name; ``glowgan.evaluation`` scores them (and GlowGAN's
 inversion) on held-out scenes of the procedural world.

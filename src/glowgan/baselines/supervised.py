@@ -7,8 +7,9 @@ deep CNNs", ACM TOG 36(6) (SIGGRAPH Asia 2017). What we keep from the paper:
   **log HDR**; the last layer also sees the log of the linearised input (their skip connection from
   the input, in the log domain);
 - the output is a **blend** (Sec. 3.1): ``hdr = (1 - a) f^-1(ldr) + a exp(y)`` with the soft mask of
-  saturated pixels ``a = max(0, max_c ldr - tau) / (1 - tau)``, ``tau = 0.95``; ``f^-1`` is our
-  camera prior's mean inverse CRF (the paper fixes one inverse camera curve as well);
+  saturated pixels ``a = max(0, max_c ldr - tau) / (1 - tau)``, ``tau = 0.95``; ``f^-1`` is the mean
+  inverse CRF of the camera that took the *training* photos (the paper fixes one inverse camera curve as
+  well): the U-Net cannot know a test photo's curve, and applies the one it was trained with;
 - the **masked log loss** (their direct loss): ``mean(|a (y - log(H + eps))|**2)`` over pixels and
   channels, ``H`` the true HDR in the photo's exposed units (the clip level is 1).
 
@@ -19,7 +20,10 @@ padded by edge replication to a multiple of ``2**depth`` and the output cropped 
 
 Training pairs are made on the fly from the procedural world, photographed exactly like a synthetic
 set (:func:`glowgan.data.synth.photograph`: median metering, random offset and CRF from the family's
-default camera, clipping, 8-bit quantisation). **Scene seeds start at** ``TRAIN_SEED_BASE`` = 1,000,000
+default camera, clipping, 8-bit quantisation); ``UNetConfig.crf`` replaces the default camera's curve
+prior, as ``glowgan data synth --crf`` does. A U-Net of one family and curve evaluated on photos of
+another is a *cross-domain* baseline; on photos of its own world, an *oracle*
+(:mod:`glowgan.baselines.domains`). **Scene seeds start at** ``TRAIN_SEED_BASE`` = 1,000,000
 and advance by one per training image (image ``n`` of a run uses scene and camera seed
 ``TRAIN_SEED_BASE + n``), so seeds below 1,000,000 (the evaluation range 0-199 among them) are never
 trained on, and a resumed run continues with the same images it would have seen. This is the kind of
@@ -45,7 +49,7 @@ from tqdm import tqdm
 
 from glowgan import fileio
 from glowgan.baselines.expansion import as_ldr_rgb
-from glowgan.camera import CameraPrior, crf_inverse
+from glowgan.camera import CameraPrior, crf_inverse, parse_crf
 from glowgan.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from glowgan.data import synth, world
 
@@ -64,12 +68,16 @@ LEAKY_SLOPE = 0.2  # Eilertsen et al. 2017: leaky ReLU in the decoder (we use it
 class UNetConfig:
     """What defines a supervised run: the world it learns, the network and the optimiser.
 
-    ``family``: scene family of the procedural world. ``height``/``width``: training crop size in
-    pixels. ``channels``: base width (doubling per level). ``depth``: number of 2x downsamplings.
-    ``batch``: images per step. ``lr``: Adam learning rate. ``init_seed``: weight initialisation.
+    ``family``: scene family of the procedural world. ``crf``: the camera curve prior of the training
+    photos, one family or a mixture (``"srgb"``, ``"srgb:2,filmic"``; see :func:`glowgan.camera.parse_crf`);
+    empty: the family's default camera (the official ``glowgan`` prior), as in checkpoints written before
+    the setting existed. ``height``/``width``: training crop size in pixels. ``channels``: base width
+    (doubling per level). ``depth``: number of 2x downsamplings. ``batch``: images per step. ``lr``: Adam
+    learning rate. ``init_seed``: weight initialisation.
     """
 
     family: str = "sky"
+    crf: str = ""
     height: int = 32
     width: int = 64
     channels: int = 16
@@ -81,6 +89,8 @@ class UNetConfig:
     def __post_init__(self) -> None:
         if self.family not in world.FAMILIES:
             raise ValueError(f"unknown scene family {self.family!r}; choose one of {', '.join(world.FAMILIES)}")
+        if self.crf:
+            parse_crf(self.crf)  # raises a ValueError that names the bad family or weight
         for name in ("height", "width", "channels", "depth", "batch"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -161,31 +171,44 @@ def blend_mask(ldr: torch.Tensor, *, tau: float = BLEND_TAU) -> torch.Tensor:
     return ((ldr.amax(dim=1, keepdim=True) - tau).clamp_min(0.0) / (1.0 - tau)).clamp_max(1.0)
 
 
+def training_camera(config: UNetConfig) -> CameraPrior:
+    """The camera of the training photos: the family's default camera, with ``config.crf``'s curve prior
+    if one is set (:func:`glowgan.data.synth.default_camera`, as ``glowgan data synth --crf`` makes it).
+    Its mean inverse curve linearises the U-Net's input, in training and at test time alike."""
+    return synth.default_camera(config.family, crf=config.crf or None)
+
+
 def linearize_mean(ldr: torch.Tensor, prior: CameraPrior | None = None) -> torch.Tensor:
-    """``f^-1(ldr)`` with the prior's mean CRF, ``[N, 3, H, W]`` -> linear in [0, 1] (clip level 1)."""
+    """``f^-1(ldr)`` with the prior's mean CRF (default: the official prior's), ``[N, 3, H, W]`` -> linear in
+    [0, 1] (clip level 1); for a mixture, the mean curve of its most probable family (``CameraPrior.mean``)."""
     return crf_inverse(ldr, (prior or CameraPrior()).mean(ldr.shape[0], device=ldr.device))
 
 
-def reconstruct(model: UNet, ldr: torch.Tensor) -> torch.Tensor:
-    """The blended HDR estimate ``(1 - a) f^-1(ldr) + a exp(y)`` of photos ``[N, 3, H, W]`` (clip level 1)."""
-    linear = linearize_mean(ldr)
+def reconstruct(model: UNet, ldr: torch.Tensor, *, camera: CameraPrior) -> torch.Tensor:
+    """The blended HDR estimate ``(1 - a) f^-1(ldr) + a exp(y)`` of photos ``[N, 3, H, W]`` (clip level 1);
+    ``f^-1`` is the mean inverse curve of ``camera``, the training photos' (:func:`training_camera`)."""
+    linear = linearize_mean(ldr, camera)
     log_hdr = model(ldr, torch.log(linear + LOG_EPS))
     alpha = blend_mask(ldr)
     return (1.0 - alpha) * linear + alpha * torch.exp(log_hdr)
 
 
-def masked_log_loss(model: UNet, ldr: torch.Tensor, hdr: torch.Tensor) -> torch.Tensor:
-    """Eilertsen et al. 2017's direct loss: ``mean(|a (y - log(hdr + eps))|**2)`` over pixels and channels."""
-    linear = linearize_mean(ldr)
+def masked_log_loss(model: UNet, ldr: torch.Tensor, hdr: torch.Tensor, *, camera: CameraPrior) -> torch.Tensor:
+    """Eilertsen et al. 2017's direct loss: ``mean(|a (y - log(hdr + eps))|**2)`` over pixels and channels;
+    the input is linearised with ``camera``'s mean inverse curve (:func:`training_camera`)."""
+    linear = linearize_mean(ldr, camera)
     log_hdr = model(ldr, torch.log(linear + LOG_EPS))
     alpha = blend_mask(ldr)
     return (alpha * (log_hdr - torch.log(hdr + LOG_EPS))).square().mean()
 
 
 def training_batch(config: UNetConfig, images_seen: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The batch after ``images_seen`` training images: (ldr, hdr), each ``[B, 3, H, W]``; seeds >= TRAIN_SEED_BASE."""
+    """The batch after ``images_seen`` training images: (ldr, hdr), each ``[B, 3, H, W]``; seeds >= TRAIN_SEED_BASE,
+    photographed with :func:`training_camera`."""
     seeds = [TRAIN_SEED_BASE + images_seen + i for i in range(config.batch)]
-    ldr, hdr, _ = synth.scene_photos(config.family, seeds, height=config.height, width=config.width)
+    ldr, hdr, _ = synth.scene_photos(
+        config.family, seeds, height=config.height, width=config.width, camera=training_camera(config)
+    )
     return torch.from_numpy(ldr).permute(0, 3, 1, 2), torch.from_numpy(hdr).permute(0, 3, 1, 2)
 
 
@@ -222,7 +245,7 @@ def train_supervised(
     Training stops at ``steps`` steps in total or after ``minutes`` of this call, whichever comes first.
 
     ``resume`` continues the checkpoint in ``out_dir`` exactly (same images, same weights as an
-    uninterrupted run); its settings win, and a ``config`` of another family or size is refused.
+    uninterrupted run); its settings win, and a ``config`` of another family, curve or size is refused.
     Every ``log_every_s`` seconds (and at the end, or on Ctrl-C) one line with the mean loss goes to
     ``stats.jsonl`` and the checkpoint is saved atomically.
     """
@@ -239,7 +262,7 @@ def train_supervised(
             raise ValueError(f"{root}: no {CHECKPOINT_NAME} to resume; drop --resume to start a new run")
         state = load_state(path)
         saved = UNetConfig.from_dict(state["unet_config"], source=str(path))
-        for name in ("family", "height", "width"):
+        for name in ("family", "crf", "height", "width"):
             if getattr(saved, name) != getattr(config, name):
                 raise ValueError(
                     f"{path} was trained with {name}={getattr(saved, name)!r}, not {getattr(config, name)!r}; "
@@ -251,6 +274,7 @@ def train_supervised(
             f"{root} already holds a {CHECKPOINT_NAME}; pass --resume to continue it or choose a new folder"
         )
     model = build_unet(config)
+    camera = training_camera(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step, images = 0, 0
     if resume:
@@ -277,11 +301,12 @@ def train_supervised(
         save_checkpoint(path, _state(model, optimizer, config, step, images))
 
     total = None if steps is None else max(steps - step, 0)
-    with tqdm(total=total, unit="step", desc=f"unet {config.family}", disable=not progress) as bar:
+    desc = f"unet {config.family}" + (f" {config.crf}" if config.crf else "")
+    with tqdm(total=total, unit="step", desc=desc, disable=not progress) as bar:
         try:
             while (steps is None or step < steps) and (deadline is None or time.perf_counter() < deadline):
                 ldr, hdr = training_batch(config, images)
-                loss = masked_log_loss(model, ldr, hdr)
+                loss = masked_log_loss(model, ldr, hdr, camera=camera)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -329,16 +354,20 @@ def load_unet(path: str | os.PathLike, *, device: str | torch.device = "cpu") ->
 
 
 class UNetBaseline:
-    """A trained U-Net as a baseline: ``baseline(ldr [H, W, 3]) -> hdr [H, W, 3]`` (clip level 1)."""
+    """A trained U-Net as a baseline: ``baseline(ldr [H, W, 3]) -> hdr [H, W, 3]`` (clip level 1).
+
+    ``config``: its settings (the scene family and curve it was trained on); ``camera``: the training
+    photos' camera, whose mean inverse curve linearises every photo it is given."""
 
     def __init__(self, ckpt: str | os.PathLike, *, device: str | torch.device = "cpu") -> None:
         self.model, self.config = load_unet(ckpt, device=device)
+        self.camera = training_camera(self.config)
         self.device = torch.device(device)
 
     def __call__(self, ldr: np.ndarray) -> np.ndarray:
         photo = torch.from_numpy(as_ldr_rgb(ldr)).permute(2, 0, 1)[None].to(self.device)  # [1, 3, H, W]
         with torch.inference_mode():
-            hdr = reconstruct(self.model, photo)
+            hdr = reconstruct(self.model, photo, camera=self.camera)
         return hdr[0].permute(1, 2, 0).cpu().numpy().astype(np.float32)
 
 

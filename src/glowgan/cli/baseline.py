@@ -25,10 +25,26 @@ def register(commands: argparse._SubParsersAction) -> None:
         description=(
             "Train a small U-Net on pairs rendered on the fly (scene seeds from 1,000,000 up, photographed like "
             "`glowgan data synth`). Writes OUT/checkpoint.pt (every 30 s and at the end; Ctrl-C saves too) and "
-            "OUT/stats.jsonl (mean loss per interval). --resume continues exactly where the checkpoint stopped."
+            "OUT/stats.jsonl (mean loss per interval). --resume continues exactly where the checkpoint stopped. "
+            "Trained on the family and curve of the photos it is scored on, the U-Net is an oracle (it had the "
+            "test world's own paired data); --family and/or --crf other than theirs make a cross-domain baseline, "
+            "e.g. --family window --crf srgb for sky photos of the default camera. Evaluations name its rows by "
+            "this gap."
         ),
     )
-    train.add_argument("--family", default="sky", help="scene family: sky, window or night (default: sky)")
+    train.add_argument(
+        "--family",
+        default="sky",
+        help="scene family of the training photos: sky, window or night (default: sky); another than the test "
+        "photos' makes a cross-domain baseline",
+    )
+    train.add_argument(
+        "--crf",
+        help="camera response curve(s) of the training photos, as `glowgan data synth --crf`: one family (glowgan, "
+        "gamma, linear, srgb, filmic, pca) or a weighted mixture such as 'srgb:2,filmic' (default: the family's "
+        "default camera, the glowgan curve prior); the U-Net linearises every input with this camera's mean "
+        "inverse curve, so another curve than the test photos' makes a cross-domain baseline",
+    )
     train.add_argument("--size", default="32x64", help="training size HEIGHTxWIDTH (default: 32x64)")
     train.add_argument("--out", type=Path, required=True, help="run folder")
     length = train.add_mutually_exclusive_group(required=True)
@@ -40,7 +56,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--resume",
         action="store_true",
-        help="continue the checkpoint in --out with its own settings (--batch, --channels, --lr are ignored)",
+        help="continue the checkpoint in --out with its own settings (--family, --crf and --size must match; "
+        "--batch, --channels, --lr are ignored)",
     )
     train.add_argument("--threads", type=int, help="PyTorch CPU threads (default: PyTorch's choice)")
     train.set_defaults(func=run_train)
@@ -76,7 +93,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument(
         "--methods", default="trivial,akyuz,masia,masia2009", help="comma-separated baselines (default: all classical)"
     )
-    evaluate.add_argument("--ckpt", type=Path, help="also score this U-Net checkpoint (as 'unet')")
+    evaluate.add_argument(
+        "--ckpt", type=Path, help="also score this U-Net checkpoint (as 'unet (oracle)' or 'unet (cross: ...)')"
+    )
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.set_defaults(func=run_evaluate)
 
@@ -93,7 +112,13 @@ def run_train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     height, width = parse_size(args.size)
     config = UNetConfig(
-        family=args.family, height=height, width=width, channels=args.channels, batch=args.batch, lr=args.lr
+        family=args.family,
+        crf=args.crf or "",
+        height=height,
+        width=width,
+        channels=args.channels,
+        batch=args.batch,
+        lr=args.lr,
     )
     report = train_supervised(args.out, config, steps=args.steps, minutes=args.minutes, resume=args.resume)
     print(report.summary())
@@ -123,17 +148,20 @@ def run_apply(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from glowgan.baselines import get_baseline
+    from glowgan.baselines.domains import format_legend, row_names
     from glowgan.cli.common import parse_size
     from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
     from glowgan.generate import parse_seeds
 
     height, width = parse_size(args.size)
     names = [name.strip() for name in args.methods.split(",") if name.strip()]
-    baselines = {name: get_baseline(name) for name in names if name != "unet"}
+    entries = [(name, get_baseline(name), None) for name in names if name != "unet"]
     if args.ckpt is not None:
-        baselines["unet"] = get_baseline("unet", ckpt=args.ckpt)
-    if not baselines:
+        unet = get_baseline("unet", ckpt=args.ckpt)
+        entries.append(("unet", unet, unet.config))
+    if not entries:
         raise ValueError("nothing to evaluate: pass --methods and/or --ckpt")
+    baselines, legend = row_names(entries, family=args.family)
     photos = held_out_photos(args.family, parse_seeds(args.seeds), size=(height, width))
     summary = summarise(evaluate_methods(baselines, photos))
     if args.json:
@@ -141,4 +169,6 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.family} {height}x{width}, seeds {args.seeds}: {len(photos)} photos clip")
     print(format_table(summary))
+    if legend:
+        print(format_legend(legend))
     return 0

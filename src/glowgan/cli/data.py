@@ -98,13 +98,11 @@ def run_synth(args: argparse.Namespace) -> int:
     from glowgan.data.synth import SynthSpec, default_camera, synthesize
 
     height, width = parse_size(args.size)
-    camera = default_camera(args.family)
+    camera = default_camera(args.family, crf=args.crf)
     if args.offset_mean is not None:
         camera = dataclasses.replace(camera, exposure_mean_stops=args.offset_mean)
     if args.offset_std is not None:
         camera = dataclasses.replace(camera, exposure_std_stops=args.offset_std)
-    if args.crf is not None:
-        camera = dataclasses.replace(camera, crf=args.crf, gamma_mean=None, gamma_std=None, beta_mean=None, beta_std=None)
     camera = dataclasses.replace(camera, read_noise=args.read_noise, shot_noise=args.shot_noise)
     versions = {} if args.world_version is None else {"world_version": args.world_version}
     spec = SynthSpec(

@@ -30,7 +30,15 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="NAME=PATH",
         help="a named checkpoint; give glowgan=PATH and vanilla=PATH, and optionally more (e.g. sigma1.0=PATH)",
     )
-    parser.add_argument("--unet", type=Path, help="also score this `glowgan baseline train-supervised` checkpoint")
+    parser.add_argument(
+        "--unet",
+        action="append",
+        default=[],
+        metavar="[NAME=]PATH",
+        help="also score this `glowgan baseline train-supervised` checkpoint (name: unet); repeat for several, "
+        "e.g. an oracle trained on the world's own photos and a cross-domain one (--family window --crf srgb); "
+        "rows say which gap each crosses",
+    )
     parser.add_argument(
         "--encoder", type=Path, help="also score fast ITM with this `glowgan itm-encoder` file (for glowgan)"
     )
@@ -68,6 +76,20 @@ def parse_models(items: list[str]) -> dict[str, Path]:
     return models
 
 
+def parse_unets(items: list[str]) -> list[tuple[str, Path]]:
+    """['a.pt', 'unet-b=b.pt'] -> [('unet', Path('a.pt')), ('unet-b', Path('b.pt'))]; a bare PATH is named unet.
+    U-Nets of different worlds may share a name: their rows are told apart by the gaps they cross."""
+    unets = []
+    for item in items:
+        name, equals, path = item.partition("=")
+        if not equals:
+            name, path = "unet", item
+        if not name or not path:
+            raise ValueError(f"--unet takes PATH or NAME=PATH (e.g. unet-b=runs/u/checkpoint.pt), got {item!r}")
+        unets.append((name, Path(path)))
+    return unets
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from glowgan.generate import parse_seeds
     from glowgan.report import MAIN_MODELS, ReportSettings, build_report
@@ -76,8 +98,8 @@ def run_eval(args: argparse.Namespace) -> int:
     missing = [name for name in MAIN_MODELS if name not in models]
     if missing:
         raise ValueError(f"give --ckpt {missing[0]}=PATH: the report compares models named glowgan and vanilla")
-    for option in ("unet", "encoder"):
-        path = getattr(args, option)
+    unets = parse_unets(args.unet)
+    for option, path in [*(("unet", path) for _, path in unets), ("encoder", args.encoder)]:
         if path is not None and not path.is_file():
             raise ValueError(f"--{option} {path}: file not found")
     settings = ReportSettings(
@@ -89,7 +111,7 @@ def run_eval(args: argparse.Namespace) -> int:
         itm_full_count=args.itm_full_count,
     )
     report = build_report(
-        args.out, world=args.world, models=models, unet=args.unet, encoder=args.encoder, settings=settings
+        args.out, world=args.world, models=models, unets=unets, encoder=args.encoder, settings=settings
     )
     for sentence in report["findings"]:
         print(f"- {sentence}")

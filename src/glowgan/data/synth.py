@@ -165,17 +165,22 @@ class SynthReport:
         )
 
 
-def default_camera(family: str) -> CameraPrior:
+def default_camera(family: str, *, crf: str | None = None) -> CameraPrior:
     """The default photographing of a family: offsets ``N(DEFAULT_OFFSET_MEAN_STOPS[family], 1.0)`` stops
-    around the metered exposure, the official GlowGAN CRF prior, 8-bit quantisation, no noise."""
+    around the metered exposure, the official GlowGAN CRF prior, 8-bit quantisation, no noise.
+
+    ``crf``: another curve prior instead (one family or a mixture such as ``"srgb:2,filmic"``, each
+    family at its default parameters; :meth:`glowgan.camera.CameraPrior.with_crf`), as ``glowgan data
+    synth --crf`` photographs."""
     if family not in DEFAULT_OFFSET_MEAN_STOPS:
         raise ValueError(f"unknown scene family {family!r}; choose one of {', '.join(world.FAMILIES)}")
-    return CameraPrior(
+    camera = CameraPrior(
         exposure_mean_stops=DEFAULT_OFFSET_MEAN_STOPS[family],
         exposure_std_stops=DEFAULT_OFFSET_STD_STOPS,
         crf="glowgan",
         quantize_bits=8,
     )
+    return camera if crf is None else camera.with_crf(crf)
 
 
 def image_seeds(seed: int, index: int) -> tuple[int, int, int]:

@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from glowgan import hdrio
 from glowgan.baselines import get_baseline
+from glowgan.baselines.domains import row_names
 from glowgan.report.figures import report_figures
 from glowgan.report.itm import inverse_tone_mapping
 from glowgan.report.markdown import markdown
@@ -57,7 +59,7 @@ def build_report(
     *,
     world: Path | str,
     models: dict[str, Path | str],
-    unet: Path | str | None = None,
+    unets: Sequence[tuple[str, Path | str]] = (),
     encoder: Path | str | None = None,
     settings: ReportSettings = ReportSettings(),
     progress: bool = True,
@@ -65,7 +67,9 @@ def build_report(
     """Evaluate ``models`` (name -> checkpoint; ``glowgan`` and ``vanilla`` required) on the synthetic set
     ``world`` and write ``out_dir/report.md``, ``report.json`` and ``figures/``; returns the JSON content.
 
-    ``unet``: a `glowgan baseline train-supervised` checkpoint, scored as the ``unet`` ITM method.
+    ``unets``: ``(name, checkpoint)`` of `glowgan baseline train-supervised` runs, scored as ITM methods whose
+    rows say the gap each crosses to the photos (``unet (oracle)``, ``unet (cross: window, srgb)``); two of
+    one world need two names.
     ``encoder``: a `glowgan itm-encoder` file for the glowgan model, scored as ``glowgan-fast``.
     """
     started = time.perf_counter()
@@ -82,7 +86,7 @@ def build_report(
         raise ValueError(
             f"the vanilla model {models['vanilla']} was trained with the camera on; pass a --camera off run"
         )
-    unet_method = get_baseline("unet", ckpt=unet) if unet is not None else None
+    unet_methods = [(name, get_baseline("unet", ckpt=path)) for name, path in unets]
     encoder_model = None
     if encoder is not None:
         from glowgan.encoder import load_encoder
@@ -92,15 +96,16 @@ def build_report(
 
     stage = time.perf_counter()
     truth = read_world(world, settings.count, progress=progress)
+    row_names([(name, unet, unet.config) for name, unet in unet_methods], family=truth.family)  # refused early
     statistics, distances = score_samples(truth, loaded, settings, progress=progress)
     timing["samples_s"] = time.perf_counter() - stage
 
     stage = time.perf_counter()
-    itm, example_rows = inverse_tone_mapping(truth, loaded["glowgan"], unet_method, encoder_model, settings, progress)
+    itm, example_rows = inverse_tone_mapping(truth, loaded["glowgan"], unet_methods, encoder_model, settings, progress)
     timing["itm_s"] = time.perf_counter() - stage
 
     report: dict[str, Any] = {
-        "setup": setup_section(truth, loaded, settings, unet, encoder),
+        "setup": setup_section(truth, loaded, settings, unets, encoder),
         "dynamic_range": {
             name: {key: summary(values[key]) for key, _ in STATISTICS} for name, values in statistics.items()
         },

@@ -1,5 +1,7 @@
 """The report's inverse tone mapping section: GlowGAN (full recipe and fast mode) against the baselines
-on held-out photos of the world, and the rows of the example figure."""
+on held-out photos of the world, and the rows of the example figure. Supervised U-Net rows are named by
+the gap they cross to each table's photos (oracle or cross-domain, :mod:`glowgan.baselines.domains`),
+with a legend (``unets``) beside each summary."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import torch
 
 from glowgan import tonemap
 from glowgan.baselines import get_baseline
+from glowgan.baselines.domains import row_names
+from glowgan.baselines.supervised import UNetBaseline, UNetConfig
 from glowgan.data.synth import default_camera
 from glowgan.evaluation import HeldOutPhoto, evaluate_methods, held_out_photos, summarise
 from glowgan.invert import invert_photo
@@ -36,17 +40,21 @@ class _Recorder:
 def inverse_tone_mapping(
     truth: World,
     glowgan: Model,
-    unet_method: Callable[[np.ndarray], np.ndarray] | None,
+    unets: list[tuple[str, UNetBaseline]],
     encoder_model: torch.nn.Module | None,
     settings: ReportSettings,
     progress: bool,
 ) -> tuple[dict[str, Any], list[list[np.ndarray | None]]]:
-    """Score the methods on held-out photos; returns the JSON section and the example figure's rows."""
-    photos = held_out_photos(truth.family, settings.itm_seeds, size=truth.size)[: settings.itm_count]
+    """Score the methods on held-out photos; returns the JSON section and the example figure's rows.
+
+    ``unets``: supervised U-Nets with their names, each row named by its gap to each table's photos."""
+    camera = default_camera(truth.family)
+    photos = held_out_photos(truth.family, settings.itm_seeds, size=truth.size, camera=camera)[: settings.itm_count]
     generator, config = glowgan.generator, glowgan.config
-    methods: dict[str, _Recorder] = {name: _Recorder(get_baseline(name)) for name in BASELINE_METHODS}
-    if unet_method is not None:
-        methods["unet"] = _Recorder(unet_method)
+    entries: list[tuple[str, _Recorder, UNetConfig | None]] = [
+        (name, _Recorder(get_baseline(name)), None) for name in BASELINE_METHODS
+    ]
+    entries += [(name, _Recorder(unet), unet.config) for name, unet in unets]
     if encoder_model is not None:
         from glowgan.encoder import guesser
 
@@ -55,7 +63,8 @@ def inverse_tone_mapping(
         def glowgan_fast(ldr: np.ndarray) -> np.ndarray:
             return invert_photo(generator, config, ldr, options=fast, initial=guess, progress=False).hdr
 
-        methods["glowgan-fast"] = _Recorder(glowgan_fast)
+        entries.append(("glowgan-fast", _Recorder(glowgan_fast), None))
+    methods, legend = row_names(entries, family=truth.family, camera=camera)
     results = evaluate_methods(methods, photos, progress=progress)
     section: dict[str, Any] = {
         "family": truth.family,
@@ -64,9 +73,10 @@ def inverse_tone_mapping(
         "photo_seeds": [photo.seed for photo in photos],
         "clipped_fraction_mean": float(np.mean([photo.clipped.mean() for photo in photos])),
         "summary": summarise(results),
+        "unets": legend,
         "fast_options": asdict(settings.itm_fast_options) if encoder_model is not None else None,
     }
-    section["by_curve"] = _other_curves(truth, methods, settings, progress)
+    section["by_curve"] = _other_curves(truth, entries, settings, progress)
     full_count = min(settings.itm_full_count, len(photos))
     if full_count:
         full = settings.itm_full_options
@@ -82,19 +92,21 @@ def inverse_tone_mapping(
 
 
 def _other_curves(
-    truth: World, methods: dict[str, _Recorder], settings: ReportSettings, progress: bool
+    truth: World, entries: list[tuple[str, _Recorder, UNetConfig | None]], settings: ReportSettings, progress: bool
 ) -> dict[str, Any]:
     """The same methods on the same scenes photographed with curve families the model never assumed
-    (the world's camera otherwise): one summary per family."""
+    (the world's camera otherwise): one summary per family, U-Net rows named against its photos."""
     by_curve = {}
-    raw = {name: recorder.method for name, recorder in methods.items()}  # the examples keep the first photos
+    raw = [(name, recorder.method, unet) for name, recorder, unet in entries]  # the examples keep the first photos
     for crf in settings.other_curves:
         camera = default_camera(truth.family).component(crf)
         photos = held_out_photos(truth.family, settings.itm_seeds, size=truth.size, camera=camera)[: settings.itm_count]
+        methods, legend = row_names(raw, family=truth.family, camera=camera)
         by_curve[crf] = {
             "photos": len(photos),
             "clipped_fraction_mean": float(np.mean([photo.clipped.mean() for photo in photos])),
-            "summary": summarise(evaluate_methods(raw, photos, progress=progress)),
+            "summary": summarise(evaluate_methods(methods, photos, progress=progress)),
+            "unets": legend,
         }
     return by_curve
 

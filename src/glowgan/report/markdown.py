@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from glowgan.baselines.domains import format_legend
 from glowgan.evaluation import format_table
 from glowgan.report.sections import first_photos_text, photos_text
 from glowgan.report.settings import STATISTICS
@@ -73,8 +74,8 @@ def _setup_section(report: dict[str, Any]) -> list[str]:
         f"{setup['sample_seeds'][1]}) against {world['read']} ground-truth images; distances on sets of "
         f"{setup['swd_set_size']}; report seed {setup['seed']}. Inverse tone mapping: held-out {itm['family']} scene "
         f"seeds {setup['itm_seeds'][0]}-{setup['itm_seeds'][1]}, {itm['photos']} photos that clip "
-        f"({100 * itm['clipped_fraction_mean']:.1f} % of pixels clipped on average). U-Net: "
-        f"{'`' + setup['unet'] + '`' if setup['unet'] else 'none'}; encoder: "
+        f"({100 * itm['clipped_fraction_mean']:.1f} % of pixels clipped on average). U-Nets: "
+        f"{', '.join(f'{name} `{path}`' for name, path in setup['unets']) or 'none'}; encoder: "
         f"{'`' + setup['encoder'] + '`' if setup['encoder'] else 'none'}."
     )
     out.append("")
@@ -192,13 +193,13 @@ def _itm_section(report: dict[str, Any]) -> list[str]:
         f"{photos_text(itm['photos'])}, held out, at {itm['size'][1]}x{itm['size'][0]} (`glowgan.evaluation`): scores "
         "after an exposure alignment on the unclipped pixels; *clipped* = the pixels the photo clipped."
     )
-    out += ["", format_table(itm["summary"]), ""]
+    out += ["", format_table(itm["summary"]), ""] + _legend(itm)
     for crf, other in itm.get("by_curve", {}).items():
         out.append(
             f"The same scenes shot with `{crf}` curves, which the model never assumed ({other['photos']} photos that "
             f"clip, {100 * other['clipped_fraction_mean']:.1f} % of pixels clipped on average):"
         )
-        out += ["", format_table(other["summary"]), ""]
+        out += ["", format_table(other["summary"]), ""] + _legend(other)
     if "full_subset" in itm:
         subset = itm["full_subset"]
         options = subset["options"]
@@ -212,6 +213,12 @@ def _itm_section(report: dict[str, Any]) -> list[str]:
     if "itm_examples" in report["figures"]:
         out += [f"![inverse tone mapping examples]({report['figures']['itm_examples']})", ""]
     return out
+
+
+def _legend(table: dict[str, Any]) -> list[str]:
+    """The supervised U-Net rows of an ITM table: what each was trained on, oracle or cross-domain."""
+    legend = table.get("unets", {})
+    return [format_legend(legend), ""] if legend else []
 
 
 def _ablation_section(report: dict[str, Any]) -> list[str]:

@@ -3,6 +3,7 @@ findings (sentences computed from the numbers only)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -12,7 +13,9 @@ from glowgan.report.sets import Model, World
 from glowgan.report.settings import ReportSettings
 
 
-def setup_section(truth: World, models: dict[str, Model], settings: ReportSettings, unet: Any, encoder: Any) -> dict[str, Any]:
+def setup_section(
+    truth: World, models: dict[str, Model], settings: ReportSettings, unets: Sequence[tuple[str, Any]], encoder: Any
+) -> dict[str, Any]:
     seeds = settings.sample_seeds
     return {
         "glowgan_version": __version__,
@@ -26,7 +29,7 @@ def setup_section(truth: World, models: dict[str, Model], settings: ReportSettin
             "observable_level": truth.observable_level,
         },
         "models": {name: model.describe() for name, model in models.items()},
-        "unet": None if unet is None else str(unet),
+        "unets": [[name, str(path)] for name, path in unets],
         "encoder": None if encoder is None else str(encoder),
         "samples_per_model": settings.count,
         "sample_seeds": [seeds[0], seeds[-1]],
