@@ -268,7 +268,9 @@ def score(runs: list[Run], world: Path, args: argparse.Namespace, speeds: dict |
     done = [run for run in runs if finished(run, args, speeds)]
     if not done:
         raise SystemExit("no run has used its whole budget yet; run the benchmark again to continue them")
-    settings = ReportSettings(count=args.count, fid_count=args.fid_count, fid_device=args.fid_device)
+    # the distances through the world's own camera only: the report's other curves triple the FID time
+    settings = ReportSettings(count=args.count, fid_count=args.fid_count, fid_device=args.fid_device,
+                              other_curves=tuple(args.other_curves))
     truth = read_world(world, settings.count, progress=False)
     models = {run.name: load_model(run.name, run.checkpoint) for run in done}
     statistics, distances = score_samples(truth, models, settings, progress=False)
@@ -366,6 +368,9 @@ def main() -> int:
                         "their last checkpoint on the next call), start no more")
     parser.add_argument("--pack", type=Path, metavar="DIR",
                         help="after training, pack every run's newest snapshot, stats and log into DIR/runs-N.tar")
+    parser.add_argument("--other-curves", nargs="*", default=[], metavar="CRF",
+                        help="also measure the distances through these curve families' mean cameras (as the "
+                        "report does with srgb filmic; each one adds the FID time again; default: none)")
     parser.add_argument("--no-score", action="store_true", help="train only")
     parser.add_argument("--no-train", action="store_true", help="score the runs that used their budget, train nothing")
     args = parser.parse_args()
