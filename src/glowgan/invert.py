@@ -73,6 +73,8 @@ LATENT_NOISE_END = 0.75
 W_SPREAD_SAMPLES = 2000
 # Radiance floor before log2 in the locality regulariser: a relu generator outputs exact zeros.
 LOG_HDR_FLOOR = 2.0**-24
+# The image losses averaged to score how well a fit ended (choosing between curve families, or samples).
+FINAL_LOSS_STEPS = 10
 
 
 @dataclass(frozen=True)
@@ -309,7 +311,7 @@ def invert_photo(
             progress=progress,
         )
         fits.append((*fit, fit_rng))
-    ws_pivot, camera_fit, latent_losses, rng = min(fits, key=lambda fit: _final_loss(fit[2]))
+    ws_pivot, camera_fit, latent_losses, rng = min(fits, key=lambda fit: final_loss(fit[2]))
     seconds["latent"] = time.perf_counter() - started
     # 3. Pivotal tuning.
     started = time.perf_counter()
@@ -347,9 +349,9 @@ def invert_photo(
     )
 
 
-def _final_loss(losses: list[float]) -> float:
-    """How well a fit ended: the mean of its last 10 image losses (0 for a fit without steps)."""
-    return float(np.mean(losses[-10:])) if losses else 0.0
+def final_loss(losses: list[float]) -> float:
+    """How well a fit ended: the mean of its last FINAL_LOSS_STEPS image losses (0 for a fit without steps)."""
+    return float(np.mean(losses[-FINAL_LOSS_STEPS:])) if losses else 0.0
 
 
 def _fit_latent_and_camera(

@@ -101,10 +101,7 @@ def preview_sheet(
     radiance before it is photographed, the input in display values) so that it is not.
     """
     hdr = torch.from_numpy(result.hdr).permute(2, 0, 1)[None]  # [1, 3, H, W], linear
-    photo = photo_tensor(photo_ldr)  # [1, 3, H, W] ldr
-    if result.crop is not None:
-        top, left, height, width = (result.crop[key] for key in ("top", "left", "height", "width"))
-        photo = photo[:, :, top : top + height, left : left + width]
+    photo = photo_used(photo_ldr, result)  # [1, 3, H, W] ldr
     size = preview_panel_size(tuple(hdr.shape[2:]), panels=len(stops) + 1, gap=gap, max_side=max_side)
     hdr = downsample(hdr, size)
     panels = [downsample(photo, size)[0].permute(1, 2, 0).numpy()]
@@ -112,6 +109,16 @@ def preview_sheet(
         camera = dataclasses.replace(result.camera, exposure_stops=torch.tensor([float(stop)]))
         panels.append(cam.render(hdr, camera)[0].permute(1, 2, 0).numpy())
     return tonemap.panel_grid([panels], gap=gap)
+
+
+def photo_used(photo_ldr: np.ndarray, result: InversionResult) -> torch.Tensor:
+    """The part of the photo (as read, [H, W, 3] in [0, 1]) that ``result`` inverted: [1, 3, h, w]
+    (the whole photo, or its crop with ``fit="crop"``)."""
+    photo = photo_tensor(photo_ldr)  # [1, 3, H, W] ldr
+    if result.crop is not None:
+        top, left, height, width = (result.crop[key] for key in ("top", "left", "height", "width"))
+        photo = photo[:, :, top : top + height, left : left + width]
+    return photo
 
 
 def preview_panel_size(image_size: tuple[int, int], *, panels: int, gap: int, max_side: int) -> tuple[int, int]:
@@ -134,10 +141,7 @@ def spread_picture(
 ) -> np.ndarray:
     """[H, W, 3] in [0, 1]: the spread of the samples in the viridis colour map (0 to ``max_stops``
     stops, clipped above) where the generator's content enters, the photo in dim grey elsewhere."""
-    photo = photo_tensor(photo_ldr)[0].permute(1, 2, 0).numpy()  # [H, W, 3] ldr
-    if result.crop is not None:
-        top, left, height, width = (result.crop[key] for key in ("top", "left", "height", "width"))
-        photo = photo[top : top + height, left : left + width]
+    photo = photo_used(photo_ldr, result)[0].permute(1, 2, 0).numpy()  # [H, W, 3] ldr
     position = np.clip(spread / max_stops, 0.0, 1.0) * (len(VIRIDIS) - 1)  # [H, W] in anchor units
     low = np.minimum(np.floor(position).astype(int), len(VIRIDIS) - 2)
     weight = (position - low)[..., None]

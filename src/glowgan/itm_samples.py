@@ -37,14 +37,13 @@ import torch
 
 from glowgan.config import Config
 from glowgan.invert import LOG_HDR_FLOOR, InitialGuess, InversionOptions, InversionResult, invert_photo
+from glowgan.invert import final_loss as final_loss_of
 from glowgan.models.generator import Generator
 
 # How far sample k > 1 starts from the default start, towards a random w: the truncation trick's psi
 # (Karras et al. 2019, Sec. 3.1: w' = w_avg + psi (w - w_avg); 0.7 is the value of their figures), so
 # that starts lie where the generator's typical images are, not at its rarely seen extremes.
 START_PSI = 0.7
-# The image losses averaged to score how well a sample ended (as glowgan.invert scores curve families).
-FINAL_LOSS_STEPS = 10
 
 
 @dataclass
@@ -103,10 +102,10 @@ def invert_samples(
 
 
 def final_loss(result: InversionResult) -> float | None:
-    """How well an inversion ended: the mean of the last FINAL_LOSS_STEPS image losses of its last stage
-    (pivotal tuning, or the latent fit without it); None for an inversion without steps."""
+    """How well an inversion ended (:func:`glowgan.invert.final_loss` of its last stage: pivotal tuning, or
+    the latent fit without it); None for an inversion without steps."""
     losses = result.tune_losses or result.latent_losses
-    return float(np.mean(losses[-FINAL_LOSS_STEPS:])) if losses else None
+    return final_loss_of(losses) if losses else None
 
 
 def log2_spread(results: list[InversionResult]) -> np.ndarray:
