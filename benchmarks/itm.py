@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from glowgan.baselines import get_baseline
+from glowgan.baselines import get_baseline, method_entry
 from glowgan.baselines.domains import format_legend, row_names
 from glowgan.checkpoint import load_generator
 from glowgan.encoder import guesser, load_encoder, save_encoder, train_encoder
@@ -77,14 +77,7 @@ def main() -> None:
         methods["glowgan-fast"] = lambda ldr: invert_photo(
             generator, config, ldr, options=fast, initial=guesser(encoder), progress=False
         ).hdr
-    entries = []
-    for item in wanted:
-        name, equals, ckpt = item.partition("=")  # NAME=CKPT: a U-Net, e.g. unet=runs/unet/checkpoint.pt
-        if equals:
-            unet = get_baseline("unet", ckpt=ckpt)
-            entries.append((name, unet, unet.config))
-        else:
-            entries.append((name, methods[name] if name in methods else get_baseline(name), None))
+    entries = [method_entry(item, methods) for item in wanted]
     methods, legend = row_names(entries, family=args.family)
     results = evaluate_methods(methods, photos)
     summary = summarise(results)

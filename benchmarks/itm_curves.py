@@ -33,7 +33,7 @@ import torch
 
 from glowgan import camera as cam
 from glowgan import crf as curves
-from glowgan.baselines import get_baseline
+from glowgan.baselines import method_entry
 from glowgan.baselines.domains import format_legend, row_names
 from glowgan.checkpoint import load_generator
 from glowgan.data.synth import default_camera
@@ -92,14 +92,7 @@ def main() -> None:
         return run
 
     available = {"glowgan": inversion("glowgan", None), "glowgan-pca": inversion("glowgan-pca", "pca")}
-    entries = []
-    for item in args.methods.split(","):
-        name, equals, ckpt = item.partition("=")  # NAME=CKPT: a U-Net
-        if equals:
-            unet = get_baseline("unet", ckpt=ckpt)
-            entries.append((name, unet, unet.config))
-        else:
-            entries.append((name, available[name] if name in available else get_baseline(name), None))
+    entries = [method_entry(item, available) for item in args.methods.split(",")]
 
     report: dict[str, dict] = {
         "checkpoint": str(args.ckpt),

@@ -24,7 +24,7 @@ import numpy as np
 
 from glowgan import hdrio
 from glowgan.baselines.expansion import akyuz, as_ldr_rgb, masia, trivial
-from glowgan.baselines.supervised import UNetBaseline
+from glowgan.baselines.supervised import UNetBaseline, UNetConfig
 
 Baseline = Callable[[np.ndarray], np.ndarray]
 
@@ -56,6 +56,17 @@ def get_baseline(name: str, **options) -> Baseline:
     except TypeError as error:
         raise ValueError(f"baseline {name!r}: {error}") from None
     return functools.partial(function, **options)
+
+
+def method_entry(item: str, own: dict[str, Baseline]) -> tuple[str, Baseline, UNetConfig | None]:
+    """One item of a benchmark's method list -> (name, method, U-Net config or None), for
+    :func:`glowgan.baselines.domains.row_names`: ``NAME=CKPT`` is a U-Net of that checkpoint, any other
+    name a method of ``own`` or else a baseline of that name."""
+    name, equals, ckpt = item.partition("=")  # e.g. unet=runs/unet/checkpoint.pt
+    if equals:
+        unet = get_baseline("unet", ckpt=ckpt)
+        return name, unet, unet.config
+    return name, own[name] if name in own else get_baseline(name), None
 
 
 def apply_to_photo(baseline: Baseline, photo: str | os.PathLike) -> np.ndarray:
