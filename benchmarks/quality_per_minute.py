@@ -222,13 +222,18 @@ def newest_snapshot(run: Run) -> Path | None:
     return snapshots[-1] if snapshots else None
 
 
+# A tar member's header and padding take at most this many bytes beside its data (512 + up to 511).
+TAR_MEMBER_OVERHEAD = 1024
+
+
 def pack(runs: list[Run], out: Path, *, limit_bytes: int = 15 * 2**20) -> list[Path]:
     """Each run's newest G_ema snapshot (named checkpoint.pt: what scoring reads), stats.jsonl, config.json
     and training log, in tar files of at most ``limit_bytes`` each (a run is never split) -> their paths.
 
     For a device that sends back a few files: ``tar -xf`` them into OUT/runs here, then ``--no-train``."""
     out.mkdir(parents=True, exist_ok=True)
-    members: list[list[tuple[str, bytes]]] = []
+    parts: list[list[tuple[str, bytes]]] = [[]]
+    part_bytes = 0
     for run in runs:
         snapshot = newest_snapshot(run)
         if snapshot is None:
@@ -240,13 +245,12 @@ def pack(runs: list[Run], out: Path, *, limit_bytes: int = 15 * 2**20) -> list[P
         log = run.folder.parent / f"{run.folder.name}.log"
         if log.exists():
             files.append((log.name, log.read_bytes()))
-        members.append(files)
-    parts: list[list[tuple[str, bytes]]] = [[]]
-    for files in members:
-        size = sum(len(data) + 1024 for _, data in files)
-        if parts[-1] and sum(len(data) + 1024 for _, data in parts[-1]) + size > limit_bytes:
+        size = sum(len(data) + TAR_MEMBER_OVERHEAD for _, data in files)
+        if parts[-1] and part_bytes + size > limit_bytes:
             parts.append([])
+            part_bytes = 0
         parts[-1].extend(files)
+        part_bytes += size
     written = []
     for index, files in enumerate(part for part in parts if part):
         path = out / f"runs-{index}.tar"
