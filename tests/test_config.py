@@ -30,7 +30,7 @@ def test_layers_apply_in_order(tmp_path):
     file.write_text("[train]\nbatch = 16\ng_lr = 0.001\n[camera]\nexposure_std_stops = 1.0\n")
     config = load_config(preset="cpu-32x32", config_file=file, overrides=["train.batch=8", "camera.crf=gamma"])
     assert config.train.batch == 8 and config.train.g_lr == 0.001
-    assert config.camera.prior == CameraPrior(exposure_std_stops=1.0, crf="gamma")
+    assert config.camera.prior == CameraPrior(exposure_std_stops=1.0, crf="gamma", quantize_bits=8)  # preset, file, override
     assert config.model.resolution == (32, 32)
 
 
@@ -59,11 +59,22 @@ def test_override_parsing():
         ("train.seed=-1", "seed must be in"),
         ("train.threads=-2", "threads must be >= 0"),
         ("train.ema_rampup=0.0", "ema_rampup"),
+        ("camera.quantize_bits=eight", "quantize_bits must be an integer from 1 to 16, or none"),
+        ("camera.quantize_bits=0", "quantize_bits must be an integer from 1 to 16, or none"),
     ],
 )
 def test_bad_settings_are_clear_errors(override, message):
     with pytest.raises(ValueError, match=message):
         load_config(preset="cpu-32x64", overrides=[override])
+
+
+def test_an_optional_setting_of_a_preset_can_be_unset(tmp_path):
+    assert load_config(preset="cpu-32x64").camera.prior.quantize_bits == 8
+    for spelling in ("none", "None"):
+        assert load_config(preset="cpu-32x64", overrides=[f"camera.quantize_bits={spelling}"]).camera.prior.quantize_bits is None
+    file = tmp_path / "c.toml"
+    file.write_text('[camera]\nquantize_bits = "none"\n')
+    assert load_config(preset="cpu-32x64", config_file=file).camera.prior.quantize_bits is None
 
 
 def test_unknown_preset_and_bad_toml(tmp_path):

@@ -123,12 +123,16 @@ def test_head_convolutions_are_spectrally_normalised() -> None:
 
 
 def test_config_keys_defaults_and_errors() -> None:
-    config = load_config(preset="cpu-32x64")
-    assert (config.model.discriminator, config.model.projected_size, config.model.projected_branch) == (
-        "resnet",
-        0,
-        "none",
-    )
+    model = Config().model
+    assert (model.discriminator, model.projected_size, model.projected_branch) == ("resnet", 0, "none")
+    for preset in ("cpu-32x64", "cpu-32x32"):  # the winner of benchmarks/quality_per_minute.py (issue 11)
+        config = load_config(preset=preset)
+        assert (config.model.discriminator, config.model.projected_size, config.model.projected_branch) == (
+            "projected",
+            0,
+            "resnet",
+        )
+        assert (config.train.d_lr, config.train.r1_gamma, config.camera.prior.quantize_bits) == (0.0025, 0, 8)
     old = Config().to_dict()  # a checkpoint's config from before these keys existed
     for key in ("discriminator", "projected_size", "projected_branch"):
         del old["model"][key]

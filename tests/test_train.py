@@ -161,6 +161,11 @@ def test_white_collapse_is_detected_and_stops(ldr_folder, tmp_path, monkeypatch)
     assert [t["collapse_ticks"] for t in ticks] == [1, 2]
     assert ticks[-1]["saturated_fake"] == 1.0 and ticks[-1]["saturated_real"] < 0.5
     assert not (tmp_path / "r" / CHECKPOINT_NAME).exists(), "no checkpoint of a collapsed run"
+    # a run that ends (here after one tick, within its patience) without ever looking healthy still
+    # leaves a checkpoint to sample or resume from: there is no good one to protect
+    train(tiny_config("train.collapse_patience=2", kimg=0.008), data=ldr_folder, run_dir=tmp_path / "short",
+          progress=False)
+    assert load_checkpoint(tmp_path / "short" / CHECKPOINT_NAME)["progress"]["images"] == 8
 
 
 def _cli(*args: str, **kwargs) -> subprocess.Popen:

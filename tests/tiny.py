@@ -9,6 +9,8 @@ import numpy as np
 from glowgan import hdrio
 
 # A tiny model at 8x16 with a tick and a checkpoint every 8 images (2 steps of 4); later overrides win.
+# The trainer's mechanics are tested with the residual D and R1 (the GPU presets' D; the CPU presets'
+# projected D, which has no R1, is trained in test_projected.py).
 TINY_TRAIN = [
     "model.resolution=[8, 16]",
     "model.z_dim=8",
@@ -17,6 +19,8 @@ TINY_TRAIN = [
     "model.g_channel_max=8",
     "model.d_channel_base=64",
     "model.d_channel_max=8",
+    "model.discriminator=resnet",
+    "train.r1_gamma=0.1",
     "train.batch=4",
     "train.tick_kimg=0.008",
     "train.snapshot_ticks=1",

@@ -132,8 +132,9 @@ class CameraPrior:
                 raise ValueError(f"camera {name} must be a finite number >= 0, got {value}")
         if not math.isfinite(self.exposure_mean_stops):
             raise ValueError(f"camera exposure_mean_stops must be finite, got {self.exposure_mean_stops}")
-        if self.quantize_bits is not None and not 1 <= self.quantize_bits <= 16:
-            raise ValueError(f"camera quantize_bits must be between 1 and 16 or None, got {self.quantize_bits}")
+        bits = self.quantize_bits
+        if bits is not None and (isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16):
+            raise ValueError(f"camera quantize_bits must be an integer from 1 to 16, or none (off), got {bits!r}")
         if len(mixture) == 1:
             low, high = _gamma_range(self.crf)
             if not low <= self.gamma_mean <= high:

@@ -175,8 +175,9 @@ def _build(cls: type, values: dict[str, Any], source: str) -> Any:
     defaults = cls()
     kwargs = {}
     for key, value in values.items():
-        if value is None and names[key].default is None:  # an optional setting left unset (e.g. a mixture's gamma)
-            kwargs[key] = None
+        optional = names[key].default is None  # e.g. a mixture's gamma, or camera.quantize_bits
+        if optional and (value is None or (isinstance(value, str) and value.lower() == "none")):
+            kwargs[key] = None  # unset: TOML has no null, so an override or a file says `none`
             continue
         kwargs[key] = _coerce(getattr(defaults, key), value, f"{source} {key}")
     try:

