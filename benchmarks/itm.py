@@ -25,7 +25,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 import torch
 
@@ -35,8 +38,9 @@ from glowgan.checkpoint import load_generator
 from glowgan.encoder import guesser, load_encoder, save_encoder, train_encoder
 from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
-from glowgan.invert import InversionOptions, invert_photo
-from glowgan.itm_defaults import FAST_LATENT_STEPS, FAST_TUNE_STEPS
+from glowgan.invert import InversionOptions, InversionResult, invert_photo
+from glowgan.itm_photo import blend, photo_tensor
+from glowgan.itm_defaults import FAST_LATENT_STEPS, FAST_TUNE_STEPS, FILL_COLOURS
 
 
 def main() -> None:
@@ -50,6 +54,12 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=1, help="photos at this multiple of the generator's resolution")
     parser.add_argument("--loss", default="auto", choices=("auto", "lpips", "msssim", "pixel"))
     parser.add_argument("--methods", default="trivial,glowgan,glowgan-fast", help="also any glowgan.baselines name; NAME=CKPT for a U-Net (several allowed)")
+    parser.add_argument(
+        "--fills",
+        default="",
+        help=f"also score these fill colours of the full recipe (from {FILL_COLOURS}; each row re-blends the same "
+        "inversions, so its seconds are the blend's alone)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -61,11 +71,15 @@ def main() -> None:
     photos = photos[: args.count]
     full = InversionOptions(perceptual=args.loss)
     fast = InversionOptions(latent_steps=FAST_LATENT_STEPS, tune_steps=FAST_TUNE_STEPS, perceptual=args.loss)
-    methods = {
-        "trivial": get_baseline("trivial"),
-        "glowgan": lambda ldr: invert_photo(generator, config, ldr, options=full, progress=False).hdr,
-    }
+    full_inversions = _Inversions(lambda ldr: invert_photo(generator, config, ldr, options=full, progress=False), full.fill)
+    methods = {"trivial": get_baseline("trivial"), "glowgan": full_inversions.blended(full.fill)}
     wanted = args.methods.split(",")
+    fills = [fill for fill in args.fills.split(",") if fill]
+    for fill in fills:
+        if fill not in FILL_COLOURS:
+            parser.error(f"--fills: {fill!r} is not one of {FILL_COLOURS}")
+        methods[f"glowgan (fill {fill})"] = full_inversions.blended(fill)
+        wanted.append(f"glowgan (fill {fill})")
     if "glowgan-fast" in wanted:
         if args.encoder is None:
             parser.error("glowgan-fast needs --encoder")
@@ -89,6 +103,28 @@ def main() -> None:
         print("\nU-Nets:\n" + format_legend(legend))
     if args.json:
         args.json.write_text(json.dumps({"summary": summary, "unets": legend, "per_image": results}, indent=1))
+
+
+class _Inversions:
+    """One inversion per photo, kept, so rows that differ only in the blend share it."""
+
+    def __init__(self, invert: Callable[[np.ndarray], InversionResult], fill: str):
+        self.invert, self.fill = invert, fill  # the fill the inversions were blended with
+        self.results: dict[int, tuple[np.ndarray, InversionResult]] = {}
+
+    def blended(self, fill: str) -> Callable[[np.ndarray], np.ndarray]:
+        def method(ldr: np.ndarray) -> np.ndarray:
+            kept = self.results.get(id(ldr))
+            if kept is None or kept[0] is not ldr:
+                kept = self.results[id(ldr)] = (ldr, self.invert(ldr))
+            result = kept[1]
+            if fill == self.fill:
+                return result.hdr
+            generator_hdr = torch.from_numpy(result.generator_hdr).permute(2, 0, 1)[None]
+            hdr, _ = blend(photo_tensor(ldr), generator_hdr, result.camera, circular=result.wrap, fill=fill)
+            return hdr[0].permute(1, 2, 0).numpy()
+
+        return method
 
 
 if __name__ == "__main__":

@@ -1,3 +1,4 @@
+import copy
 import dataclasses
 import json
 
@@ -12,8 +13,10 @@ from glowgan.checkpoint import build_generator, save_checkpoint
 from glowgan.cli import main
 from glowgan.config import load_config
 from glowgan.encoder import guesser, load_encoder, predict, save_encoder, train_encoder
-from glowgan.invert import InversionOptions, invert_photo
+from glowgan.invert import InversionOptions, _pivotal_tuning, invert_photo, w_spread
 from glowgan.itm_losses import ImageLoss
+from glowgan import itm_photo
+from glowgan.itm_defaults import FILL_COLOURS
 from glowgan.itm_photo import blend, fit_photo, resize_bilinear, saturation_mask
 from glowgan.perceptual import lpips_available
 
@@ -47,14 +50,15 @@ def checkpoint(model, tmp_path):
     return path
 
 
-def test_blend_is_the_linearised_photo_outside_the_mask_exactly():
+@pytest.mark.parametrize("fill", FILL_COLOURS)
+def test_blend_is_the_linearised_photo_outside_the_mask_exactly(fill):
     rng = np.random.default_rng(0)
     photo = torch.from_numpy(rng.uniform(0, 0.95, (1, 3, 20, 30)).astype(np.float32))
     photo[:, :, 5:9, 10:16] = 1.0  # a clipped highlight
     photo[:, 0, 12, 3] = 0.98  # inside the soft ramp
     params = cam.CameraParams(exposure_stops=torch.tensor([0.7]), gamma=torch.tensor([0.85]), beta=torch.tensor([0.55]))
     generator_hdr = torch.from_numpy(rng.uniform(0.1, 50, (1, 3, 5, 8)).astype(np.float32))
-    hdr, mask = blend(photo, generator_hdr, params)
+    hdr, mask = blend(photo, generator_hdr, params, fill=fill)
     linear = cam.crf_inverse(photo, params)
     outside = (mask == 0).expand_as(hdr)
     assert outside.sum() > 0.9 * hdr.numel()
@@ -62,6 +66,41 @@ def test_blend_is_the_linearised_photo_outside_the_mask_exactly():
     assert (mask[0, 0, 5:9, 10:16] == 1).all() and 0 < mask[0, 0, 12, 3] < 1
     assert (hdr >= linear).all()  # a clipped pixel is never darker than the level it clipped at
     assert hdr[:, :, 5:9, 10:16].max() > 2  # generator content (>= 0.1 * 2**0.7 ... 50) fills the highlight
+
+
+def _sun_photo():
+    """A clipped disk in a sky whose linear colour is (0.2, 0.4, 0.8), and a purple generator 'sun'."""
+    params = cam.CameraParams(exposure_stops=torch.tensor([0.0]), gamma=torch.tensor([0.9]), beta=torch.tensor([0.6]))
+    sky = torch.tensor([0.2, 0.4, 0.8]).view(1, 3, 1, 1).expand(1, 3, 16, 32).clone()
+    yy, xx = torch.meshgrid(torch.arange(16.0), torch.arange(32.0), indexing="ij")
+    disk = ((yy - 8) ** 2 + (xx - 16) ** 2 <= 9)
+    scene = torch.where(disk, torch.full_like(sky, 4.0), sky)
+    photo = cam.render(scene, params)
+    generator_hdr = torch.where(disk, torch.tensor([6.0, 1.0, 9.0]).view(1, 3, 1, 1), sky)
+    return photo, generator_hdr, params, disk
+
+
+def test_blend_fills_with_the_colour_asked_for():
+    photo, generator_hdr, params, disk = _sun_photo()
+    inside = disk.expand(1, 3, 16, 32)
+    purple = blend(photo, generator_hdr, params, fill="generator")[0][inside].view(3, -1)
+    assert torch.allclose(purple, torch.tensor([6.0, 1.0, 9.0])[:, None])  # the generator's colour, above the clip
+    generator_luminance = 0.2126 * 6.0 + 0.7152 * 1.0 + 0.0722 * 9.0
+    neutral = blend(photo, generator_hdr, params, fill="photo")[0][inside].view(3, -1)
+    assert torch.allclose(neutral, torch.full_like(neutral, generator_luminance), rtol=1e-5)  # clipped white, scaled
+    sky_hue = blend(photo, generator_hdr, params, fill="surround")[0][inside].view(3, -1)
+    ratios = sky_hue / sky_hue[1:2]
+    assert torch.allclose(ratios, torch.tensor([0.5, 1.0, 2.0])[:, None], rtol=1e-4)  # the sky's hue
+    assert torch.allclose(itm_photo.luminance(sky_hue[None, :, :, None]), torch.tensor(generator_luminance), rtol=1e-4)
+    with pytest.raises(ValueError, match="fill must be one of"):
+        blend(photo, generator_hdr, params, fill="median")
+
+
+def test_surround_colour_is_each_pixels_own_where_it_is_known_and_neutral_without_any():
+    linear = torch.rand(1, 3, 8, 12, generator=torch.Generator().manual_seed(0)) + 0.1
+    own = linear / itm_photo.luminance(linear)
+    assert torch.allclose(itm_photo.surround_colour(linear, torch.ones(1, 1, 8, 12)), own)
+    assert torch.equal(itm_photo.surround_colour(linear, torch.zeros(1, 1, 8, 12)), torch.ones(1, 3, 8, 12))
 
 
 def test_saturation_mask_follows_the_official_ramp():
@@ -151,6 +190,35 @@ def test_inversion_reduces_its_loss_and_leaves_the_generator_unchanged(model):
     assert all(torch.equal(before[k], v) for k, v in generator.state_dict().items())
     assert result.hdr.shape == photo.shape and result.generator_hdr.shape == (16, 32, 3)
     assert np.isfinite(result.hdr).all() and result.hdr.min() >= 0
+
+
+def test_locality_regulariser_keeps_the_tuned_generator_near_the_original_away_from_the_pivot(model):
+    """PTI's regulariser (pivot and regulariser latent in one batch, references made ahead): with it, the
+    tuned generator still fits the photo but changes less at latents away from the pivot."""
+    generator, config = model
+    ws_photo = generator.mapping(torch.randn(1, 8, generator=torch.Generator().manual_seed(7)))
+    photo, _ = photograph(generator, ws_photo, 1.0, 0.9, 0.6)
+    target_ldr = torch.from_numpy(photo).permute(2, 0, 1)[None]
+    ws_pivot = generator.mapping.w_avg.expand(1, generator.num_ws, -1)  # far from the photo's latent
+    params = cam.CameraParams(exposure_stops=torch.tensor([1.0]), gamma=torch.tensor([0.9]), beta=torch.tensor([0.6]))
+    ws_away = generator.mapping(torch.randn(16, 8, generator=torch.Generator().manual_seed(8)))
+    with torch.no_grad():
+        away_before = torch.log2(generator.synthesis(ws_away, noise_mode="const").clamp_min(2.0**-24))
+
+    def tune(weight):
+        tuned = copy.deepcopy(generator)
+        options = InversionOptions(tune_steps=40, tune_lr=3e-3, perceptual="pixel", locality_weight=weight)
+        losses = _pivotal_tuning(tuned, generator, ws_pivot=ws_pivot, params=params, target_ldr=target_ldr,
+                                 loss_fn=ImageLoss("pixel", 1.0, target_ldr), options=options, spread=w_spread(generator),
+                                 rng=torch.Generator().manual_seed(0), progress=False)
+        with torch.no_grad():
+            away = torch.log2(tuned.synthesis(ws_away, noise_mode="const").clamp_min(2.0**-24))
+        return losses, float((away - away_before).square().mean())
+
+    free_losses, free_drift = tune(0.0)
+    held_losses, held_drift = tune(100.0)
+    assert held_losses[-1] < held_losses[0] and free_losses[-1] < free_losses[0]
+    assert held_drift < 0.5 * free_drift, (held_drift, free_drift)
 
 
 def test_native_resolution_output_keeps_the_photo_size(model):

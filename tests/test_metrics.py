@@ -11,6 +11,7 @@ import torch
 from glowgan.metrics.dynamic_range import highlight_share, highlight_share_batch
 from glowgan.metrics.fidelity import (
     align_exposure,
+    hue_error_degrees,
     psnr_log,
     psnr_pu21,
     ssim_pu21,
@@ -152,3 +153,20 @@ def test_ssim_pu21_is_one_for_identical_images_and_falls_with_blur_and_noise():
     assert ssim_pu21(flat, reference) < ssim_pu21(noisier, reference)
     # A global brightness change of 10 % changes the mean term only, and only a little.
     assert 0.95 < ssim_pu21(reference * 1.1, reference) < 1.0
+
+
+def test_hue_error_is_the_angle_between_colours_whatever_their_brightness():
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0.1, 5.0, (6, 8, 3))
+    assert hue_error_degrees(image, image) == pytest.approx(0.0, abs=1e-6)
+    assert hue_error_degrees(7.0 * image, image) == pytest.approx(0.0, abs=1e-6)  # exposure does not count
+    white, red = np.ones((1, 2, 3)), np.zeros((1, 2, 3))
+    red[..., 0] = 2.0
+    assert hue_error_degrees(white, red) == pytest.approx(math.degrees(math.acos(1 / math.sqrt(3))))
+    mask = np.array([[True, False]])
+    tinted = white.copy()
+    tinted[0, 1] = red[0, 1]
+    assert hue_error_degrees(tinted, white, mask=mask) == pytest.approx(0.0)
+    black = white.copy()
+    black[0, 0] = 0.0  # no hue: left out
+    assert hue_error_degrees(black, red) == pytest.approx(54.7356, abs=1e-3)

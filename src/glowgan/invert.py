@@ -41,7 +41,7 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,7 +51,7 @@ from tqdm import tqdm
 from glowgan import camera as cam
 from glowgan import crf as curves
 from glowgan.config import Config
-from glowgan.itm_defaults import LATENT_LR, LATENT_STEPS, TUNE_STEPS
+from glowgan.itm_defaults import FILL_COLOURS, LATENT_LR, LATENT_STEPS, TUNE_STEPS
 from glowgan.itm_losses import ImageLoss
 from glowgan.itm_photo import blend, downsample, fit_photo, photo_tensor, photo_wraps, saturation_mask
 from glowgan.models.generator import Generator
@@ -75,6 +75,8 @@ W_SPREAD_SAMPLES = 2000
 LOG_HDR_FLOOR = 2.0**-24
 # The image losses averaged to score how well a fit ended (choosing between curve families, or samples).
 FINAL_LOSS_STEPS = 10
+# Pivotal-tuning steps whose locality-regulariser references are made in one batched pass.
+LOCALITY_CHUNK = 32
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,9 @@ class InversionOptions:
     # None to decide from the photo (itm_photo.photo_wraps). Without it, a panorama model's wrap-around
     # convolutions are turned off for this photo and its content is upsampled without wrapping.
     wrap: bool | None = None
+    # The colour of the fill in the clipped regions (itm_photo.FILL_COLOURS): the generator's own, the
+    # photo's, or that of the photo's unclipped surround (itm_photo.blend).
+    fill: str = FILL_COLOURS[0]
     seed: int = 0  # latent noise and regulariser latents
 
     def __post_init__(self) -> None:
@@ -131,6 +136,8 @@ class InversionOptions:
             raise ValueError(f"fit must be one of {FITS}, got {self.fit!r}")
         if self.perceptual not in PERCEPTUAL_KINDS:
             raise ValueError(f"perceptual must be one of {PERCEPTUAL_KINDS}, got {self.perceptual!r}")
+        if self.fill not in FILL_COLOURS:
+            raise ValueError(f"fill must be one of {FILL_COLOURS}, got {self.fill!r}")
         if self.crf is not None and self.crf not in cam.CRF_FAMILIES:
             raise ValueError(f"crf must be one of {', '.join(cam.CRF_FAMILIES)} or None, got {self.crf!r}")
 
@@ -333,7 +340,7 @@ def invert_photo(
     with torch.no_grad():
         params = camera_fit.params().detach()
         generator_hdr = tuned.synthesis(ws_pivot, noise_mode="const").float() * cam.exposure_gain(params, target_ldr)
-        hdr, mask = blend(photo, generator_hdr, params, circular=wrap)
+        hdr, mask = blend(photo, generator_hdr, params, circular=wrap, fill=options.fill)
     seconds["blend"] = time.perf_counter() - started
     return InversionResult(
         hdr=hdr[0].permute(1, 2, 0).cpu().numpy(),
@@ -428,20 +435,33 @@ def _pivotal_tuning(
     rng: torch.Generator,
     progress: bool,
 ) -> list[float]:
-    """Step 3: fine-tune ``tuned.synthesis`` in place so the pivot reproduces the photo (PTI)."""
+    """Step 3: fine-tune ``tuned.synthesis`` in place so the pivot reproduces the photo (PTI).
+
+    With the locality regulariser, each step passes the pivot and that step's regulariser latent through
+    the tuned generator as one batch of two, and the original generator's reference images are made
+    ahead, LOCALITY_CHUNK steps at a time, in one batched pass (at a batch of one a step is bound by
+    per-operation overhead, so both save most of a pass).
+    """
     if options.tune_steps == 0:
         return []
     weights = [p for p in tuned.synthesis.parameters() if p.is_floating_point()]
     for p in weights:
         p.requires_grad_(True)
     optimizer = torch.optim.Adam(weights, lr=options.tune_lr)
+    regularised = options.locality_weight > 0
+    targets = _locality_targets(original, ws_pivot, spread, options, rng, steps=options.tune_steps) if regularised else None
     losses: list[float] = []
     for _ in tqdm(range(options.tune_steps), desc="tuning", unit="step", disable=not progress, leave=False):
-        ldr = cam.render(tuned.synthesis(ws_pivot, noise_mode="const").float(), params)
-        image_loss = loss_fn(ldr)
+        if targets is None:
+            hdr = tuned.synthesis(ws_pivot, noise_mode="const").float()
+        else:
+            ws_r, reference_log2 = next(targets)
+            hdr = tuned.synthesis(torch.cat([ws_pivot, ws_r]), noise_mode="const").float()
+        image_loss = loss_fn(cam.render(hdr[:1], params))
         loss = image_loss
-        if options.locality_weight > 0:
-            loss = loss + options.locality_weight * _locality_loss(tuned, original, ws_pivot, spread, options, rng)
+        if targets is not None:
+            tuned_log2 = torch.log2(hdr[1:].clamp_min(LOG_HDR_FLOOR))
+            loss = loss + options.locality_weight * (tuned_log2 - reference_log2).square().mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -450,21 +470,27 @@ def _pivotal_tuning(
     return losses
 
 
-def _locality_loss(
-    tuned: Generator,
+def _locality_targets(
     original: Generator,
     ws_pivot: torch.Tensor,
     spread: float,
     options: InversionOptions,
     rng: torch.Generator,
-) -> torch.Tensor:
-    """PTI's locality regulariser: the tuned G must agree with the original at ``w_r`` (Roich et al.
-    2022, Eq. 4: ``w_r = w_p + alpha (w_z - w_p) / ||w_z - w_p||``), compared in log2 radiance."""
-    z = torch.randn(1, tuned.z_dim, generator=rng).to(ws_pivot.device)
-    with torch.no_grad():
-        w_z = original.mapping(z)[:, :1]  # [1, 1, w_dim]
-        direction = w_z - ws_pivot.mean(dim=1, keepdim=True)
-        ws_r = ws_pivot + options.locality_distance * spread * direction / direction.norm().clamp_min(1e-8)
-        reference = torch.log2(original.synthesis(ws_r, noise_mode="const").float().clamp_min(LOG_HDR_FLOOR))
-    tuned_log2 = torch.log2(tuned.synthesis(ws_r, noise_mode="const").float().clamp_min(LOG_HDR_FLOOR))
-    return (tuned_log2 - reference).square().mean()
+    *,
+    steps: int,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """PTI's locality regulariser, one target per step: a latent ``w_r`` and the original generator's
+    log2 radiance there (Roich et al. 2022, Eq. 4: ``w_r = w_p + alpha (w_z - w_p) / ||w_z - w_p||``;
+    they compare images, here in log2 radiance). Made LOCALITY_CHUNK at a time, without gradients."""
+    for first in range(0, steps, LOCALITY_CHUNK):
+        count = min(LOCALITY_CHUNK, steps - first)
+        z = torch.randn(count, original.z_dim, generator=rng).to(ws_pivot.device)
+        with torch.no_grad():
+            w_z = original.mapping(z)[:, :1]  # [count, 1, w_dim]
+            direction = w_z - ws_pivot.mean(dim=1, keepdim=True)
+            norm = direction.flatten(1).norm(dim=1).clamp_min(1e-8)[:, None, None]
+            ws_r = ws_pivot + options.locality_distance * spread * direction / norm  # [count, num_ws, w_dim]
+            reference = original.synthesis(ws_r, noise_mode="const").float()
+            reference_log2 = torch.log2(reference.clamp_min(LOG_HDR_FLOOR))
+        for k in range(count):
+            yield ws_r[k : k + 1], reference_log2[k : k + 1]

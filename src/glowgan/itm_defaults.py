@@ -1,4 +1,4 @@
-"""The step counts and learning rate of inverse tone mapping, defined once and free of torch, so that
+"""The step counts, learning rate and fill colours of inverse tone mapping, defined once and free of torch, so that
 ``glowgan itm --help`` can state them without importing the library (:class:`glowgan.invert.InversionOptions`
 takes its defaults from here)."""
 
@@ -8,3 +8,5 @@ TUNE_STEPS = 350  # official
 # The fast mode: an encoder's guess (glowgan.encoder.guesser) followed by this many steps.
 FAST_LATENT_STEPS = 100
 FAST_TUNE_STEPS = 50
+# How the clipped regions are coloured (glowgan.itm_photo.blend); the first is the default.
+FILL_COLOURS = ("generator", "photo", "surround")

@@ -18,6 +18,8 @@ import torch.nn.functional as F
 from glowgan import camera as cam
 from glowgan.config import Config
 from glowgan.envmap import SEAM_THRESHOLD, seam_score
+from glowgan.itm_defaults import FILL_COLOURS
+from glowgan.metrics.dynamic_range import REC709_WEIGHTS
 
 log = logging.getLogger(__name__)
 
@@ -141,13 +143,59 @@ def blend(
     params: cam.CameraParams,
     *,
     circular: bool = False,
+    fill: str = FILL_COLOURS[0],
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Step 4: ``out = m max(H, f^-1(I)) + (1 - m) f^-1(I)`` at the photo's resolution; returns (hdr, m).
+    """Step 4: ``out = m F + (1 - m) f^-1(I)`` at the photo's resolution, under the soft mask ``m`` of the
+    photo's saturated pixels; returns (hdr, m). Where ``m`` is 0 the output *is* the linearised photo, bit
+    for bit. The fill ``F`` never falls below the linearised photo, whose clipped values are lower bounds;
+    its colour is one of FILL_COLOURS:
 
-    Where ``m`` is 0 the output *is* the linearised photo, bit for bit.
+    - ``generator``: ``F = max(H, f^-1(I))`` per channel, the generator's own colour (the official blend
+      takes ``H`` alone);
+    - ``photo``: the linearised photo scaled to the generator's luminance, ``f^-1(I) max(1, Y(H) / Y(f^-1(I)))``:
+      a fully clipped pixel stays neutral, a partly clipped one keeps the colour the photo shows;
+    - ``surround``: the colour of the photo's unclipped surround (:func:`surround_colour`) at the generator's
+      luminance (at least the photo's), so a clipped region takes the hue around it.
     """
+    if fill not in FILL_COLOURS:
+        raise ValueError(f"fill must be one of {FILL_COLOURS}, got {fill!r}")
     linear = cam.crf_inverse(photo_ldr, params)  # [1, 3, H, W], 1 = clip level
     mask = saturation_mask(photo_ldr)  # [1, 1, H, W]
     upsampled = torch.exp2(resize_bilinear(torch.log2(generator_hdr.clamp_min(1e-30)), tuple(photo_ldr.shape[2:]), circular=circular))
-    filled = torch.maximum(upsampled, linear)
+    if fill == "generator":
+        filled = upsampled
+    elif fill == "photo":
+        filled = linear * (luminance(upsampled) / luminance(linear).clamp_min(1e-30)).clamp_min(1.0)
+    else:
+        filled = surround_colour(linear, 1 - mask) * torch.maximum(luminance(upsampled), luminance(linear))
+    filled = torch.maximum(filled, linear)
     return torch.where(mask > 0, mask * filled + (1 - mask) * linear, linear), mask
+
+
+def luminance(linear: torch.Tensor) -> torch.Tensor:
+    """Rec. 709 luminance [N, 1, H, W] of linear RGB [N, 3, H, W]."""
+    weights = torch.as_tensor(REC709_WEIGHTS, dtype=linear.dtype, device=linear.device).view(1, 3, 1, 1)
+    return (linear * weights).sum(dim=1, keepdim=True)
+
+
+def surround_colour(linear: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The colour, at unit luminance [N, 3, H, W], of each pixel's nearest surround where ``weight``
+    [N, 1, H, W] (in [0, 1]) is high: the weighted colours are pulled down a pyramid of 2x2 means and
+    pushed back up, each level's own estimate trusted as far as its pixels' weight reaches (pull-push
+    interpolation, Gortler et al. 1996). Where the weight is 1 it is the pixel's own colour; where no
+    pixel has weight, neutral."""
+    colour = linear / luminance(linear).clamp_min(1e-30)
+    weight = weight * (luminance(linear) > 0)  # black pixels have no colour
+    levels = [(colour * weight, weight)]
+    while min(levels[-1][1].shape[2:]) > 1:
+        weighted, total = levels[-1]
+        levels.append((F.avg_pool2d(weighted, 2, ceil_mode=True), F.avg_pool2d(total, 2, ceil_mode=True)))
+    weighted, total = levels[-1]
+    neutral = torch.ones_like(weighted)
+    estimate = torch.where(total > 0, weighted / total.clamp_min(1e-30), neutral)
+    for weighted, total in reversed(levels[:-1]):
+        coarse = F.interpolate(estimate, size=tuple(total.shape[2:]), mode="nearest")
+        own = weighted / total.clamp_min(1e-30)
+        trust = total.clamp(0.0, 1.0)
+        estimate = trust * own + (1 - trust) * coarse
+    return estimate

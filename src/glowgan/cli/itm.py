@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from glowgan.itm_defaults import FAST_LATENT_STEPS, FAST_TUNE_STEPS, LATENT_LR, LATENT_STEPS, TUNE_STEPS
+from glowgan.itm_defaults import FAST_LATENT_STEPS, FAST_TUNE_STEPS, FILL_COLOURS, LATENT_LR, LATENT_STEPS, TUNE_STEPS
 
 DEFAULTS_NOTE = (
     f"defaults are the official GlowGAN recipe: {LATENT_STEPS} latent steps at lr {LATENT_LR}, {TUNE_STEPS} tuning steps"
@@ -73,6 +73,16 @@ def register(commands: argparse._SubParsersAction) -> None:
         help=(
             "treat the photo's left and right edges as neighbours (a 360-degree panorama), or not (--no-wrap); "
             "default: only a 2:1 photo whose edges meet, with a model trained on panoramas"
+        ),
+    )
+    parser.add_argument(
+        "--fill",
+        choices=FILL_COLOURS,
+        default=FILL_COLOURS[0],
+        help=(
+            f"colour of the clipped regions' fill (default {FILL_COLOURS[0]}): the generator's own, the photo's "
+            "(a fully clipped pixel stays neutral), or that of the photo's unclipped surround; the brightness is "
+            "the generator's in every case"
         ),
     )
     parser.add_argument("--encoder", type=Path, help="fast mode: start from this encoder's prediction (see `glowgan itm-encoder`)")
@@ -175,6 +185,7 @@ def run_itm(args: argparse.Namespace) -> int:
         perceptual=args.loss,
         fit=args.fit,
         wrap=args.wrap,
+        fill=args.fill,
         seed=args.seed,
     )
     photos, batch = list_photos(args.photo)

@@ -115,6 +115,21 @@ def psnr_pu21(
     return _psnr(pu21_encode(test, variant=variant), pu21_encode(reference, variant=variant), mask, PU21_PEAK)
 
 
+def hue_error_degrees(test_hdr: np.ndarray, reference_hdr: np.ndarray, *, mask: np.ndarray | None = None) -> float:
+    """Mean angle in degrees between the linear RGB vectors of two images [H, W, 3] over the ``mask``
+    [H, W]: the colour error regardless of brightness and exposure (the "recovery angular error" of colour
+    constancy; 0 is the right hue, a white against a pure primary is 54.7). Pixels black in either image
+    have no hue and are left out (0 when every pixel is)."""
+    test, reference, mask = _check_pair(test_hdr, reference_hdr, mask)
+    test, reference = test[mask], reference[mask]
+    norms = np.linalg.norm(test, axis=-1) * np.linalg.norm(reference, axis=-1)
+    usable = np.isfinite(norms) & (norms > 0)
+    if not usable.any():
+        return 0.0
+    cosine = np.sum(test[usable] * reference[usable], axis=-1) / norms[usable]
+    return float(np.degrees(np.mean(np.arccos(np.clip(cosine, -1.0, 1.0)))))
+
+
 def psnr_log(test_nits: np.ndarray, reference_nits: np.ndarray, *, mask: np.ndarray | None = None) -> float:
     """Log-space PSNR in dB of linear RGB images [H, W, 3] in cd/m², over all pixels or the ``mask``.
 
