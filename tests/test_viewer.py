@@ -243,11 +243,14 @@ def test_cli_static_export_and_bad_input(folder, tmp_path, capsys):
 
 
 def test_cli_serves_until_ctrl_c(folder):
+    # A shell starts background jobs with SIGINT ignored, and children inherit that (Python then installs
+    # no KeyboardInterrupt handler): give the server the default disposition a terminal's Ctrl-C meets.
     process = subprocess.Popen(
         [sys.executable, "-m", "glowgan", "view", str(folder), "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         line = process.stdout.readline()
