@@ -29,7 +29,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
 import torch
 
 from glowgan.baselines import get_baseline, method_entry
@@ -39,8 +38,8 @@ from glowgan.encoder import guesser, load_encoder, save_encoder, train_encoder
 from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
 from glowgan.invert import InversionOptions, InversionResult, invert_photo
-from glowgan.itm_photo import blend, photo_tensor
 from glowgan.itm_defaults import FAST_LATENT_STEPS, FAST_TUNE_STEPS, FILL_COLOURS
+from glowgan.itm_photo import blend, photo_tensor
 
 
 def main() -> None:

@@ -8,15 +8,14 @@ import torch
 
 from glowgan import camera as cam
 from glowgan import crf as curves
-from glowgan import hdrio
+from glowgan import hdrio, itm_photo
 from glowgan.checkpoint import build_generator, save_checkpoint
 from glowgan.cli import main
 from glowgan.config import load_config
 from glowgan.encoder import guesser, load_encoder, predict, save_encoder, train_encoder
 from glowgan.invert import InversionOptions, _pivotal_tuning, invert_photo, w_spread
-from glowgan.itm_losses import ImageLoss
-from glowgan import itm_photo
 from glowgan.itm_defaults import FILL_COLOURS
+from glowgan.itm_losses import ImageLoss
 from glowgan.itm_photo import blend, fit_photo, resize_bilinear, saturation_mask
 from glowgan.perceptual import lpips_available
 

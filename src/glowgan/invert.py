@@ -448,8 +448,9 @@ def _pivotal_tuning(
     for p in weights:
         p.requires_grad_(True)
     optimizer = torch.optim.Adam(weights, lr=options.tune_lr)
-    regularised = options.locality_weight > 0
-    targets = _locality_targets(original, ws_pivot, spread, options, rng, steps=options.tune_steps) if regularised else None
+    targets = None
+    if options.locality_weight > 0:
+        targets = _locality_targets(original, ws_pivot, spread, options, rng, steps=options.tune_steps)
     losses: list[float] = []
     for _ in tqdm(range(options.tune_steps), desc="tuning", unit="step", disable=not progress, leave=False):
         if targets is None:

@@ -184,8 +184,9 @@ def surround_colour(linear: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     pushed back up, each level's own estimate trusted as far as its pixels' weight reaches (pull-push
     interpolation, Gortler et al. 1996). Where the weight is 1 it is the pixel's own colour; where no
     pixel has weight, neutral."""
-    colour = linear / luminance(linear).clamp_min(1e-30)
-    weight = weight * (luminance(linear) > 0)  # black pixels have no colour
+    brightness = luminance(linear)
+    colour = linear / brightness.clamp_min(1e-30)
+    weight = weight * (brightness > 0)  # black pixels have no colour
     levels = [(colour * weight, weight)]
     while min(levels[-1][1].shape[2:]) > 1:
         weighted, total = levels[-1]

@@ -512,7 +512,6 @@ def train(
     counts: dict[str, int] = {}
     tick_start_images, tick_start_time = state.images, time.perf_counter()
     last: dict[str, Any] = {}
-    has_checkpoint = resume
     try:
         while state.images < total_images:
             start = time.perf_counter()
@@ -558,9 +557,8 @@ def train(
                 if state.tick % train_cfg.snapshot_ticks == 0 or done:
                     # A run that looks collapsed keeps its last good checkpoint; one that ends without any
                     # (a short run that never looked healthy) writes its state all the same, with the warning.
-                    keep = state.collapse_ticks == 0 or (done and not has_checkpoint)
+                    keep = state.collapse_ticks == 0 or (done and not dist_info.from_main(checkpoint_path.exists))
                     write_snapshot(state, run_dir, dist_info, checkpoint=keep)
-                    has_checkpoint = has_checkpoint or keep
                 sums, counts = {}, {}
                 tick_start_images, tick_start_time = state.images, time.perf_counter()
                 if done:

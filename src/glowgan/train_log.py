@@ -109,7 +109,8 @@ def record_tick(
 
 
 def write_snapshot(state: TrainState, run_dir: Path, dist_info: Distributed, *, checkpoint: bool) -> None:
-    """Write the grid, the G_ema export and (when the run looks healthy) the resumable checkpoint."""
+    """Write the grid, the G_ema export and, with ``checkpoint`` (the caller's choice: the run looks healthy,
+    or it ends without one), the resumable checkpoint."""
     rng = _rng_all_ranks(state, dist_info) if checkpoint else []
     if not dist_info.main:
         return
