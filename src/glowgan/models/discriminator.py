@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glowgan.models.highlights import HighlightHead
 from glowgan.models.layers import (
     LRELU_GAIN,
     EqualConv2d,
@@ -103,7 +104,8 @@ class Discriminator(nn.Module):
 
     fromRGB (1x1) at full resolution, residual blocks halving the resolution down to the base
     level (shorter side 4, e.g. 4x8 for 2:1), then the epilogue: minibatch std, 3x3 conv, fully
-    connected layer, linear output.
+    connected layer, linear output. ``highlight_head`` adds the logit of a
+    :class:`~glowgan.models.highlights.HighlightHead` (each photo's brightest pixels).
     """
 
     def __init__(
@@ -114,6 +116,7 @@ class Discriminator(nn.Module):
         channel_max: int = 64,
         mbstd_group: int = 4,
         circular: bool = False,
+        highlight_head: bool = False,
     ) -> None:
         super().__init__()
         self.img_resolution = tuple(int(s) for s in resolution)
@@ -145,10 +148,14 @@ class Discriminator(nn.Module):
             chans[-1] * base_h * base_w, chans[-1], activation="lrelu", input_gain=LRELU_GAIN
         )
         self.out = EqualLinear(chans[-1], 1)
+        self.highlights = HighlightHead(self.img_resolution) if highlight_head else None
 
     def forward(self, ldr: torch.Tensor) -> torch.Tensor:  # [N, 3, H, W] in [0, 1] -> [N, 1]
         check_input(ldr, self.img_resolution)
         x = self.from_rgb(ldr * 2.0 - 1.0)  # network boundary: [0, 1] -> [-1, 1]
         x = self.blocks(x)
         x = self.conv(minibatch_stddev(x, self.mbstd_group))
-        return self.out(self.fc(x.flatten(1)))
+        logits = self.out(self.fc(x.flatten(1)))
+        if self.highlights is not None:
+            logits = logits + self.highlights(ldr)
+        return logits

@@ -18,7 +18,8 @@ normalisation, as the Projected GAN discriminators do.
 
 ImageNet features keep little of the pixel statistics that GlowGAN learns from (how often and how
 widely highlights clip), so ``branch="resnet"`` adds the logits of a from-scratch residual
-discriminator (glowgan.models.discriminator) on the same input: a highlight-sensitive branch.
+discriminator (glowgan.models.discriminator) on the same input: a highlight-sensitive branch, and
+``highlight_head`` the logit of a head on each photo's brightest pixels (glowgan.models.highlights).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from glowgan.models.discriminator import Discriminator, check_input
 from glowgan.models.efficientnet import FEATURE_CHANNELS, efficientnet_lite0_features
+from glowgan.models.highlights import HighlightHead
 from glowgan.models.layers import LRELU_SLOPE, pad_x_circular
 
 # Channels after cross-channel mixing, finest scale first. Half of Projected GANs' 64, 128, 256, 512,
@@ -113,6 +115,7 @@ class ProjectedDiscriminator(nn.Module):
         branch_channel_max: int = 16,
         mbstd_group: int = 4,
         circular: bool = False,
+        highlight_head: bool = False,
     ) -> None:
         super().__init__()
         if branch not in BRANCHES:
@@ -147,6 +150,7 @@ class ProjectedDiscriminator(nn.Module):
             if branch == "resnet"
             else None
         )
+        self.highlights = HighlightHead(self.img_resolution) if highlight_head else None
 
     def mixed_features(self, ldr: torch.Tensor) -> list[torch.Tensor]:
         """CCM + CSM features, finest first: [N, 32, H'/4, W'/4], ..., [N, 256, H'/32, W'/32]."""
@@ -168,4 +172,6 @@ class ProjectedDiscriminator(nn.Module):
         logits = sum(head(x) for head, x in zip(self.heads, self.mixed_features(ldr)))
         if self.branch is not None:
             logits = logits + self.branch(ldr)
+        if self.highlights is not None:
+            logits = logits + self.highlights(ldr)
         return logits

@@ -1,0 +1,53 @@
+"""A discriminator head on each photo's brightness order statistics: how bright its brightest pixels are.
+
+GlowGAN learns radiance above the clip from *where and how often* photos clip (DESIGN.md, "What LDR
+photos can and cannot teach"). Convolutional discriminators average patch evidence over the image and
+see a 1-2 pixel sun at 32x64 poorly: on the sky world, fakes of the projected and of the residual D
+matched the real photos' share of clipped pixels (1.6-2.6 % against 2.1 %) while 36-52 % of them had no
+clipped pixel at all, against 8 % of the real photos (a dark exposure of a scene with a sun still clips
+the sun; a fake whose sun is only 2-3 stops above the median does not). This head sees that directly.
+
+Per image it sorts the brightest channel of every pixel (the channel that clips first) and reads the
+values at fixed quantiles: 0.1 and 0.25 (how dark the exposure is), then ``1 - 2**-j`` for
+``j = 1 .. log2(H*W)``, i.e. the median, the brightest quarter, eighth, ... down to the brightest
+pixel. A small MLP (equalised learning rate, like the residual D's epilogue) turns those into one
+logit that the discriminator adds to its own. Gradients reach G through the pixels at those ranks,
+so a too-dark brightest pixel of a fake is pushed up: its radiance above the camera's clip grows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from glowgan.models.layers import EqualLinear
+
+LOW_QUANTILES = (0.1, 0.25)
+HIDDEN = 64
+
+
+def quantile_ranks(pixels: int) -> list[int]:
+    """Sorted-order indices (ascending) of the head's quantiles for an image of ``pixels`` pixels."""
+    top_levels = [1.0 - 2.0**-j for j in range(1, int(math.log2(pixels)) + 1)]
+    return [min(pixels - 1, int(q * pixels)) for q in (*LOW_QUANTILES, *top_levels)]
+
+
+class HighlightHead(nn.Module):
+    """ldr [N, 3, H, W] in [0, 1] -> logits [N, 1] from the brightest channel's order statistics."""
+
+    def __init__(self, resolution: tuple[int, int]) -> None:
+        super().__init__()
+        height, width = resolution
+        self.register_buffer("ranks", torch.tensor(quantile_ranks(height * width)), persistent=False)
+        self.mlp = nn.Sequential(
+            EqualLinear(len(self.ranks), HIDDEN, activation="lrelu"),
+            EqualLinear(HIDDEN, HIDDEN, activation="lrelu"),
+            EqualLinear(HIDDEN, 1),
+        )
+
+    def forward(self, ldr: torch.Tensor) -> torch.Tensor:
+        brightest = ldr.amax(dim=1).flatten(1).sort(dim=1).values  # [N, H*W] ascending
+        statistics = brightest[:, self.ranks] * 2.0 - 1.0  # [N, K], [0, 1] -> [-1, 1] as the residual D's input
+        return self.mlp(statistics)
