@@ -86,3 +86,10 @@ def test_no_thread_is_left_running(folder):
     with _source(folder, streaming=True) as source:
         source.batch(0, 5)
     assert not _decoding_threads()
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_preloading_shows_a_bar_only_when_asked(folder, capsys, progress):
+    with _source(folder, streaming=False, progress=progress):
+        pass
+    assert ("loading images" in capsys.readouterr().err) == progress

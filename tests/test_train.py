@@ -48,7 +48,8 @@ def test_end_to_end_train_checkpoint_and_sample(ldr_folder, tmp_path):
     assert last["kimg"] == pytest.approx(0.016) and len(ticks) == 2
     lines = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [2, 4]
-    for key in ("loss_G", "loss_D", "r1", "saturated_fake", "saturated_real", "images_per_s"):
+    for key in ("loss_G", "loss_D", "r1", "saturated_fake", "saturated_real", "unclipped_fake", "unclipped_real",
+                "images_per_s"):
         assert np.isfinite(lines[-1][key]), key
     payload = load_checkpoint(run / CHECKPOINT_NAME)
     assert payload["progress"]["images"] == 16
@@ -160,6 +161,7 @@ def test_white_collapse_is_detected_and_stops(ldr_folder, tmp_path, monkeypatch)
         )
     assert [t["collapse_ticks"] for t in ticks] == [1, 2]
     assert ticks[-1]["saturated_fake"] == 1.0 and ticks[-1]["saturated_real"] < 0.5
+    assert ticks[-1]["unclipped_fake"] == 0.0, "every white fake has a clipped pixel"
     assert not (tmp_path / "r" / CHECKPOINT_NAME).exists(), "no checkpoint of a collapsed run"
     # a run that ends (here after one tick, within its patience) without ever looking healthy still
     # leaves a checkpoint to sample or resume from: there is no good one to protect

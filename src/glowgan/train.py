@@ -374,6 +374,9 @@ def d_step(state: TrainState, real_ldr: torch.Tensor, dist_info: Distributed) ->
             logits_fake=fake_logits.mean(),
             saturated_fake=(fake_ldr >= SATURATED_LDR).float().mean(),
             saturated_real=(real >= SATURATED_LDR).float().mean(),
+            # share of photos without a single clipped pixel: where a sun's headroom shows (models.highlights)
+            unclipped_fake=(fake_ldr.flatten(1).amax(1) < SATURATED_LDR).float().mean(),
+            unclipped_real=(real.flatten(1).amax(1) < SATURATED_LDR).float().mean(),
         )
         if regularise:
             penalty = losses.r1_penalty(real_logits, real)  # the micro-batch's mean
@@ -484,6 +487,7 @@ def train(
         resolution=config.model.resolution,
         seed=train_cfg.seed,
         device=device,
+        progress=progress and dist_info.main,
     )
     if dist_info.main:
         run_dir.mkdir(parents=True, exist_ok=True)

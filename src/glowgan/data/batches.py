@@ -43,7 +43,8 @@ class BatchSource:
     ``prefetch`` batches are decoded ahead of the one asked for (0: decode on demand), predicted
     from the last two calls: the same stride (a ``torchrun`` rank asks for ``first + batch`` after
     ``first``), or ``first + count`` after the first call or a jump back. A wrong guess costs decoding
-    time only. ``close()`` (or leaving a ``with`` block) stops the threads.
+    time only. ``close()`` (or leaving a ``with`` block) stops the threads. ``progress``: show a bar
+    while a small set is preloaded into memory.
     """
 
     def __init__(
@@ -56,6 +57,7 @@ class BatchSource:
         max_preload_bytes: int = DEFAULT_MAX_PRELOAD_BYTES,
         threads: int | None = None,
         prefetch: int = 2,
+        progress: bool = True,
     ) -> None:
         self.dataset = ImageFolderDataset(data, resolution=resolution)  # checks the images' size
         height, width = self.dataset.resolution
@@ -73,7 +75,7 @@ class BatchSource:
         self._images: torch.Tensor | None = None
         if len(self.dataset) * 3 * height * width <= max_preload_bytes:
             try:
-                self._images = self._preload(pool)  # [N, 3, H, W] uint8
+                self._images = self._preload(pool, progress=progress)  # [N, 3, H, W] uint8
             finally:
                 self.close()  # preloaded: the threads have done their work
 
@@ -111,10 +113,10 @@ class BatchSource:
         index = self.indices(first, count).tolist()
         return _Pending(first, count, images, [pool.submit(self._read_into, images[i], j) for i, j in enumerate(index)])
 
-    def _preload(self, pool: ThreadPoolExecutor) -> torch.Tensor:
+    def _preload(self, pool: ThreadPoolExecutor, *, progress: bool) -> torch.Tensor:
         images = torch.empty((len(self.dataset), *self._shape), dtype=torch.uint8)
         reads = [pool.submit(self._read_into, images[i], i) for i in range(len(self.dataset))]
-        for read in tqdm(reads, desc="loading images", unit="img", leave=False):
+        for read in tqdm(reads, desc="loading images", unit="img", leave=False, disable=not progress):
             read.result()
         return images
 

@@ -1,0 +1,87 @@
+"""The highlight head: order statistics of each photo's brightest channel, learnt and wired into both Ds."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from glowgan.checkpoint import build_discriminator
+from glowgan.config import load_config
+from glowgan.models.efficientnet import efficientnet_available
+from glowgan.models.highlights import HighlightHead, quantile_ranks
+
+
+def test_quantile_ranks_run_from_the_darker_pixels_to_the_brightest():
+    ranks = quantile_ranks(32 * 64)
+    assert ranks == sorted(set(ranks)), "ascending, no repeats"
+    assert ranks[0] == 204 and ranks[2] == 1024  # the 10th percentile, the median
+    assert ranks[-1] == 32 * 64 - 1, "the brightest pixel"
+    assert len(quantile_ranks(256 * 512)) == len(ranks) + 6  # one more level per doubling of the pixels
+
+
+def dark_sky(n: int, sun: float, generator: torch.Generator) -> torch.Tensor:
+    """[n, 3, 16, 32] dim skies (0.05-0.25) with a one-pixel sun of value ``sun`` at a random place."""
+    ldr = 0.05 + 0.2 * torch.rand(n, 3, 16, 32, generator=generator)
+    rows = torch.randint(0, 16, (n,), generator=generator)
+    cols = torch.randint(0, 32, (n,), generator=generator)
+    ldr[torch.arange(n), :, rows, cols] = sun
+    return ldr
+
+
+def test_the_head_sees_only_values_not_places():
+    head = HighlightHead((16, 32))
+    ldr = dark_sky(4, 1.0, torch.Generator().manual_seed(0))
+    shuffled = ldr.flatten(2)[:, :, torch.randperm(16 * 32)].reshape(ldr.shape)
+    torch.testing.assert_close(head(shuffled), head(ldr))
+    dimmer = ldr.clone()
+    dimmer[dimmer == 1.0] = 0.6
+    assert not torch.allclose(head(dimmer), head(ldr)), "the brightest pixel changes the logit"
+
+
+def test_a_trained_head_tells_a_clipped_sun_from_a_grey_one_and_pushes_the_grey_one_up():
+    torch.manual_seed(0)
+    rng = torch.Generator().manual_seed(1)
+    head = HighlightHead((16, 32))
+    optimizer = torch.optim.Adam(head.parameters(), lr=0.002, betas=(0.0, 0.99))
+    for _ in range(150):
+        real, fake = dark_sky(16, 1.0, rng), dark_sky(16, 0.6, rng)  # the fake's sun does not clip
+        loss = torch.nn.functional.softplus(-head(real)).mean() + torch.nn.functional.softplus(head(fake)).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    real, fake = dark_sky(64, 1.0, rng), dark_sky(64, 0.6, rng)
+    with torch.no_grad():
+        assert (head(real) > head(fake).max()).all(), "every real scores above every fake"
+    fake.requires_grad_(True)
+    head(fake).sum().backward()
+    sun = fake.detach() == 0.6
+    assert (fake.grad[sun] > 0).all(), "G's gradient brightens the fake's sun"
+    assert fake.grad[sun].abs().mean() > 10 * fake.grad[~sun].abs().mean()
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        ["model.discriminator=resnet"],
+        pytest.param(
+            ["model.discriminator=projected", "model.projected_branch=resnet"],
+            marks=pytest.mark.skipif(not efficientnet_available(), reason="EfficientNet-lite0 weights not installed"),
+        ),
+    ],
+)
+def test_either_discriminator_adds_the_head_s_logit(settings):
+    size = ["model.resolution=[32, 64]", "model.d_channel_max=16"]
+    plain = build_discriminator(load_config(preset="cpu-32x64", overrides=[*size, *settings]))
+    config = load_config(preset="cpu-32x64", overrides=[*size, *settings, "model.highlight_head=true"])
+    torch.manual_seed(0)
+    with_head = build_discriminator(config)
+    assert plain.highlights is None and isinstance(with_head.highlights, HighlightHead)
+    with_head.eval()
+    ldr = torch.rand(4, 3, 32, 64)
+    with torch.no_grad():
+        total, head = with_head(ldr), with_head.highlights(ldr)
+        restored = build_discriminator(config).eval()
+        restored.load_state_dict(with_head.state_dict())  # a checkpoint carries the head
+        torch.testing.assert_close(restored(ldr), total)
+        with_head.highlights = None
+        torch.testing.assert_close(with_head(ldr) + head, total)
