@@ -8,7 +8,10 @@ import torch
 from glowgan.checkpoint import build_discriminator
 from glowgan.config import load_config
 from glowgan.models.efficientnet import efficientnet_available
+from glowgan.distributed import Distributed
 from glowgan.models.highlights import HighlightHead, quantile_ranks
+from glowgan.train import d_step, new_state
+from tiny import TINY_TRAIN
 
 
 def test_quantile_ranks_run_from_the_darker_pixels_to_the_brightest():
@@ -85,3 +88,18 @@ def test_either_discriminator_adds_the_head_s_logit(settings):
         torch.testing.assert_close(restored(ldr), total)
         with_head.highlights = None
         torch.testing.assert_close(with_head(ldr) + head, total)
+
+
+def test_the_trainer_shows_the_head_the_photos_before_augmentation():
+    config = load_config(
+        preset="cpu-32x64",
+        overrides=[*TINY_TRAIN, "model.highlight_head=true", "train.augment=color,translation,cutout"],
+    )
+    state = new_state(config, device=torch.device("cpu"))
+    seen = []
+    state.D.highlights.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].detach()))
+    reals = torch.rand(4, 3, 8, 16)
+    d_step(state, reals, Distributed())
+    assert len(seen) == 2  # the fakes, then the reals
+    torch.testing.assert_close(seen[1], reals, rtol=0, atol=0)
+    assert seen[0].amax() <= 1.0, "the fakes as the camera rendered them: no colour shift above white"

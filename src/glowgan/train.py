@@ -281,6 +281,11 @@ def _augment(state: TrainState, ldr: torch.Tensor) -> torch.Tensor:
     return augment(ldr, policy=policy, rng=state.rngs["augment"], circular_x=state.config.model.circular)
 
 
+def _judge(state: TrainState, ldr: torch.Tensor) -> torch.Tensor:
+    """D's logits [N, 1] for photos ``ldr``: D sees them augmented, its highlight head (if any) as they are."""
+    return state.D(_augment(state, ldr), photo=ldr).float()
+
+
 def _d_loss(state: TrainState, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     if state.config.train.loss == "hinge":
         return losses.d_hinge_loss(real_logits, fake_logits)
@@ -359,12 +364,12 @@ def d_step(state: TrainState, real_ldr: torch.Tensor, dist_info: Distributed) ->
         real = real_ldr[part].detach().requires_grad_(regularise)
         weight = real.shape[0] / n
         with _autocast(state):
-            fake_logits = state.D(_augment(state, fake_ldr)).float()
+            fake_logits = _judge(state, fake_ldr)
         if regularise:  # R1 in float32 from the same forward pass
-            real_logits = state.D(_augment(state, real)).float()
+            real_logits = _judge(state, real)
         else:
             with _autocast(state):
-                real_logits = state.D(_augment(state, real)).float()
+                real_logits = _judge(state, real)
         loss = _d_loss(state, real_logits, fake_logits)
         _accumulate(
             stats,
@@ -406,7 +411,7 @@ def g_step(state: TrainState, batch: int, dist_info: Distributed) -> dict[str, A
         fake_ldr, w = generate_ldr(state, fakes[part])
         w_seen[part] = w.detach().float()
         with _autocast(state):
-            fake_logits = state.D(_augment(state, fake_ldr)).float()
+            fake_logits = _judge(state, fake_ldr)
         loss = _g_loss(state, fake_logits)
         weight = fake_ldr.shape[0] / batch
         _accumulate(stats, weight, loss_G=loss)

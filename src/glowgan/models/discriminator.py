@@ -150,12 +150,14 @@ class Discriminator(nn.Module):
         self.out = EqualLinear(chans[-1], 1)
         self.highlights = HighlightHead(self.img_resolution) if highlight_head else None
 
-    def forward(self, ldr: torch.Tensor) -> torch.Tensor:  # [N, 3, H, W] in [0, 1] -> [N, 1]
+    def forward(self, ldr: torch.Tensor, photo: torch.Tensor | None = None) -> torch.Tensor:
+        """ldr [N, 3, H, W] in [0, 1] -> logits [N, 1]; ``photo``: the same photos before augmentation, for
+        the highlight head (default: ``ldr``)."""
         check_input(ldr, self.img_resolution)
         x = self.from_rgb(ldr * 2.0 - 1.0)  # network boundary: [0, 1] -> [-1, 1]
         x = self.blocks(x)
         x = self.conv(minibatch_stddev(x, self.mbstd_group))
         logits = self.out(self.fc(x.flatten(1)))
         if self.highlights is not None:
-            logits = logits + self.highlights(ldr)
+            logits = logits + self.highlights(ldr if photo is None else photo)
         return logits

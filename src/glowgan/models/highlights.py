@@ -13,6 +13,13 @@ values at fixed quantiles: 0.1 and 0.25 (how dark the exposure is), then ``1 - 2
 pixel. A small MLP (equalised learning rate, like the residual D's epilogue) turns those into one
 logit that the discriminator adds to its own. Gradients reach G through the pixels at those ranks,
 so a too-dark brightest pixel of a fake is pushed up: its radiance above the camera's clip grows.
+
+The trainer gives the head the photos *before* DiffAugment (``D(augment(x), photo=x)``). Colour
+augmentation shifts, scales and saturates every value and so blurs the clip level that the head looks
+for, while a dozen order statistics per photo cannot memorise a data set, which is what augmentation
+guards against. Measured: a head trained alone to tell the real sky photos from the fakes of the
+issue-11 generator reaches 70 % held-out accuracy on plain photos and 60 % on augmented ones (the
+share of fakes without a clipped pixel bounds it near 65-70 %).
 """
 
 from __future__ import annotations

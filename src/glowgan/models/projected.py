@@ -167,11 +167,13 @@ class ProjectedDiscriminator(nn.Module):
             mixed[level] = (mixed[level] + coarse) * CSM_GAIN
         return mixed
 
-    def forward(self, ldr: torch.Tensor) -> torch.Tensor:  # [N, 3, H, W] in [0, 1] -> [N, 1]
+    def forward(self, ldr: torch.Tensor, photo: torch.Tensor | None = None) -> torch.Tensor:
+        """ldr [N, 3, H, W] in [0, 1] -> logits [N, 1]; ``photo``: the same photos before augmentation, for
+        the highlight head (default: ``ldr``)."""
         check_input(ldr, self.img_resolution)
         logits = sum(head(x) for head, x in zip(self.heads, self.mixed_features(ldr)))
         if self.branch is not None:
             logits = logits + self.branch(ldr)
         if self.highlights is not None:
-            logits = logits + self.highlights(ldr)
+            logits = logits + self.highlights(ldr if photo is None else photo)
         return logits
