@@ -133,8 +133,10 @@ def test_config_keys_defaults_and_errors() -> None:
             "resnet",
         )
         assert (config.train.d_lr, config.train.r1_gamma, config.camera.prior.quantize_bits) == (0.0025, 0, 8)
+        assert config.model.highlight_head
+    assert not Config().model.highlight_head
     old = Config().to_dict()  # a checkpoint's config from before these keys existed
-    for key in ("discriminator", "projected_size", "projected_branch"):
+    for key in ("discriminator", "projected_size", "projected_branch", "highlight_head"):
         del old["model"][key]
     assert Config.from_dict(old).model == Config().model
     for override, message in [
