@@ -57,22 +57,19 @@ BASE_SETTINGS = (f"camera.exposure_std_stops={WORLD_EXPOSURE_STD_STOPS}",)
 # Projected GANs (Sec. 4) train D with Adam at lr 2e-4 and no R1; the first probe of issue 11 did too.
 PROJECTED = ("model.discriminator=projected", "train.d_lr=0.0002", "train.r1_gamma=0")
 PROJECTED_EQUAL_LR = ("model.discriminator=projected", "train.d_lr=0.0025", "train.r1_gamma=0")
+# a small from-scratch residual D beside the features (the highlight-sensitive branch), 8-bit camera
+BRANCH_8BIT = ("model.projected_branch=resnet", "model.d_channel_max=16", "camera.quantize_bits=8")
 CANDIDATES: dict[str, tuple[str, ...]] = {
     "resnet": (),
     "resnet-8bit": ("camera.quantize_bits=8",),
     "projected": PROJECTED,
     "projected-8bit": (*PROJECTED, "camera.quantize_bits=8"),
-    # a small from-scratch residual D beside the features (the highlight-sensitive branch)
-    "projected+resnet-8bit": (*PROJECTED, "model.projected_branch=resnet", "model.d_channel_max=16",
-                              "camera.quantize_bits=8"),
+    "projected+resnet-8bit": (*PROJECTED, *BRANCH_8BIT),
     # D's learning rate equal to G's (0.0025): at 2e-4 G outran D and collapsed at 28-32 kimg
     "projected-eqlr": (*PROJECTED_EQUAL_LR,),
-    "projected-eqlr+resnet-8bit": (*PROJECTED_EQUAL_LR, "model.projected_branch=resnet", "model.d_channel_max=16",
-                                   "camera.quantize_bits=8"),
+    "projected-eqlr+resnet-8bit": (*PROJECTED_EQUAL_LR, *BRANCH_8BIT),
     # the same plus a head on each photo's brightest pixels (glowgan.models.highlights)
-    "projected-eqlr+resnet-8bit+highlights": (*PROJECTED_EQUAL_LR, "model.projected_branch=resnet",
-                                              "model.d_channel_max=16", "camera.quantize_bits=8",
-                                              "model.highlight_head=true"),
+    "projected-eqlr+resnet-8bit+highlights": (*PROJECTED_EQUAL_LR, *BRANCH_8BIT, "model.highlight_head=true"),
     "resnet-8bit+highlights": ("camera.quantize_bits=8", "model.highlight_head=true"),
 }
 DEFAULT_CANDIDATES = "resnet,projected,projected-8bit"

@@ -7,8 +7,8 @@ import torch
 
 from glowgan.checkpoint import build_discriminator
 from glowgan.config import load_config
-from glowgan.models.efficientnet import efficientnet_available
 from glowgan.distributed import Distributed
+from glowgan.models.efficientnet import efficientnet_available
 from glowgan.models.highlights import HighlightHead, quantile_ranks
 from glowgan.train import d_step, new_state
 from tiny import TINY_TRAIN
