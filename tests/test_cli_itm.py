@@ -211,3 +211,28 @@ def test_later_samples_move_the_fast_mode_guess_and_keep_its_camera(checkpoint):
     assert [float(result.camera.exposure_stops) for result in found.results] == [1.5, 1.5]
     assert not np.array_equal(found.results[0].generator_hdr, found.results[1].generator_hdr)
     assert found.spread.shape == (16, 32) and found.spread.max() > 0 and found.record()["spread_stops"]["filled_pixels"] == 16 * 32
+
+
+
+def test_fewer_samples_remove_the_earlier_runs_extra_files(checkpoint, tmp_path):
+    photo = _photos(tmp_path / "photos", 1) / "p0.png"
+    out = tmp_path / "out"
+    single = ["itm", str(photo), "--ckpt", str(checkpoint), "--out", str(out / "p0.exr"), *QUICK]
+    assert main([*single, "--samples", "3"]) == 0
+    assert main([*single, "--samples", "2"]) == 0
+    spread = {"p0.spread.exr", "p0.spread.png"}
+    assert {p.name for p in out.iterdir()} == {"p0.exr", "p0.json", "p0.mask.png", "p0.preview.png", "p0.sample-1.exr", "p0.sample-2.exr", *spread}
+    assert main(single) == 0  # one sample: no sample or spread files
+    assert {p.name for p in out.iterdir()} == {"p0.exr", "p0.json", "p0.mask.png", "p0.preview.png"}
+
+
+def test_the_clean_up_spares_what_another_photo_of_the_batch_writes(checkpoint, tmp_path):
+    photos = _photos(tmp_path / "photos", 1)
+    other = photos / "p0.sample-3.png"  # its result is p0.sample-3.exr, the name of p0's third sample
+    hdrio.write_ldr(other, np.full((16, 24, 3), 0.5, np.float32))
+    out = tmp_path / "out"
+    assert main(["itm", str(photos / "p0.png"), "--ckpt", str(checkpoint), "--out", str(out / "p0.exr"), *QUICK, "--samples", "3"]) == 0
+    # the other photo first, then p0 with 2 samples, whose earlier record names p0.sample-3.exr
+    assert main(["itm", str(other), str(photos / "p0.png"), "--ckpt", str(checkpoint), "--out", str(out), *QUICK, "--samples", "2"]) == 0
+    assert (out / "p0.sample-3.exr").is_file() and (out / "p0.sample-3.json").is_file()
+    assert json.loads((out / "p0.json").read_text())["samples"]["count"] == 2

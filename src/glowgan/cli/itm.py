@@ -31,7 +31,8 @@ def register(commands: argparse._SubParsersAction) -> None:
             "fails is listed in the summary without stopping the batch. --samples K inverts each photo K "
             "times from different starts: OUT is then the fill with the lowest final loss, beside "
             "OUT.sample-1.exr ... OUT.sample-K.exr and OUT.spread.exr/.png (the per-pixel standard "
-            "deviation of the fills in stops)."
+            "deviation of the fills in stops); the sample and spread files of an earlier run of OUT with more "
+            "samples are removed once the new result is written."
         ),
     )
     parser.add_argument(
@@ -268,8 +269,11 @@ def _batch_outputs(photos: list[Path], out: Path, *, samples: int = 1) -> list[t
     return jobs
 
 
-def _invert_one(photo_path, paths, *, generator, config, options, samples, initial, network, encoder, ckpt, progress) -> dict:
-    """Invert one photo (``samples`` times) and write its files (the JSON last: its presence means complete)."""
+def _invert_one(
+    photo_path, paths, *, generator, config, options, samples, initial, network, encoder, ckpt, progress, batch_outputs=()
+) -> dict:
+    """Invert one photo (``samples`` times) and write its files (the JSON last: its presence means complete).
+    ``batch_outputs``: every path that the batch writes, which the clean-up of an earlier run's files spares."""
     import json
     import os
 
@@ -278,6 +282,7 @@ def _invert_one(photo_path, paths, *, generator, config, options, samples, initi
     from glowgan.itm_samples import invert_samples
 
     photo = hdrio.read_ldr(photo_path)
+    stale = _stale_outputs(paths, {*paths.values(), *batch_outputs})
     found = invert_samples(
         generator, config, photo, samples=samples, options=options, initial=initial, perceptual=network, progress=progress
     )
@@ -299,7 +304,31 @@ def _invert_one(photo_path, paths, *, generator, config, options, samples, initi
     hdrio.write_ldr(paths["mask"], result.mask)
     hdrio.write_ldr(paths["preview"], preview)
     hdrio.write_text(paths["json"], json.dumps(record, indent=2) + "\n")
+    for path in stale:  # an earlier run's extra samples and spread, now that the new record is complete
+        path.unlink(missing_ok=True)
     return record
+
+
+def _stale_outputs(paths: dict, kept: set) -> list:
+    """The sample and spread files that the record already at ``paths["json"]`` (an earlier run with more
+    samples) names, beside it, and that are not in ``kept`` (what this run writes: a photo of the batch
+    called ``NAME.sample-3`` keeps its own output)."""
+    import json
+
+    from glowgan.itm_outputs import output_paths
+
+    try:
+        previous = json.loads(paths["json"].read_text())
+    except (OSError, ValueError):
+        return []
+    names = previous.get("samples", {}).get("files", []) if isinstance(previous, dict) else []
+    if not isinstance(names, list) or not names:
+        return []
+    earlier = output_paths(paths["hdr"], samples=2)  # the spread files of any run with samples
+    names = [*names, earlier["spread"].name, earlier["spread_picture"].name]
+    folder = paths["json"].parent
+    named = [folder / name for name in names if isinstance(name, str) and name == Path(name).name]
+    return [path for path in named if path not in kept]
 
 
 def _done_before(paths: dict, options, samples, encoder, ckpt) -> dict | None:
@@ -342,6 +371,7 @@ def _run_batch(jobs, out: Path, *, load_seconds: float, **loaded) -> int:
     }
     started = time.perf_counter()
     inverted = 0
+    written = {path for _, paths in jobs for path in paths.values()}
     with tqdm(jobs, unit="photo", desc="itm") as bar:
         for photo_path, paths in bar:
             bar.set_postfix_str(photo_path.name)
@@ -350,7 +380,7 @@ def _run_batch(jobs, out: Path, *, load_seconds: float, **loaded) -> int:
             status = "skipped: done before"
             if record is None:
                 try:
-                    record = _invert_one(photo_path, paths, progress=False, **loaded)
+                    record = _invert_one(photo_path, paths, progress=False, batch_outputs=written, **loaded)
                 except Exception as error:  # noqa: BLE001 - one bad photo must not stop the batch; it is listed
                     summary["failed"].append({"input": str(photo_path), "error": f"{type(error).__name__}: {error}"})
                     _write_summary(out, summary, started, inverted)
