@@ -1,0 +1,99 @@
+"""How far above the clip level a photo's clipped pixels lie: the procedural world's truth against a
+generator's samples (issues 11 and 13).
+
+A photo records a clipped pixel as 1.0 whatever its radiance; inverse tone mapping has to guess that
+radiance, and a GlowGAN generator can only fill in what its own images hold. This compares, in stops
+above the clip level (log2 of the exposed radiance, all channels of the pixels whose brightest channel
+clips):
+
+- the truth: held-out scenes photographed with the family's training camera (``glowgan.evaluation``,
+  the photos that ``benchmarks/itm.py`` inverts, those that clip at least 0.2 % of their pixels);
+- the generator: its samples photographed through its own camera prior (how its discriminator saw them),
+  those that clip as much.
+
+Columns: the mean over all clipped pixels; the mean over photos of each photo's mean; the same over the
+photos that clip less than 1 % of their pixels (a sun, a lamp); the share of photos that clip more than
+3 % (a bright sky, a window).
+
+    python benchmarks/clipped_levels.py --ckpt runs/q3-clean/runs/projected-eqlr+resnet-8bit+highlights-seed0/checkpoint.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from glowgan import camera as cam
+from glowgan.checkpoint import load_generator
+from glowgan.evaluation import MIN_CLIPPED_FRACTION, held_out_photos
+from glowgan.generate import parse_seeds
+
+SMALL_CLIP = 0.01  # photos clipping less than this share of pixels: a small light source
+LARGE_CLIP = 0.03  # photos clipping more: a broad bright area
+LOG_FLOOR = 2.0**-24
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ckpt", type=Path, required=True, help="GlowGAN checkpoint (camera on)")
+    parser.add_argument("--family", default="sky")
+    parser.add_argument("--seeds", default="0-99", help="held-out scene seeds (photos that do not clip are skipped)")
+    parser.add_argument("--samples", type=int, default=512, help="generator samples (latent seeds from --seed)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    generator, config = load_generator(args.ckpt)
+    photos = held_out_photos(args.family, parse_seeds(args.seeds), size=generator.img_resolution)
+    truth = [(photo.clipped.mean(), np.log2(np.maximum(photo.hdr[photo.clipped], LOG_FLOOR))) for photo in photos]
+    samples = generator_photos(generator, config, args.samples, seed=args.seed)
+    rows = {"truth": levels(truth), "generator": levels(samples)}
+    print(f"{len(truth)} held-out {args.family} photos that clip; {rows['generator']['photos']} of {args.samples} "
+          "generator samples that clip as much. Stops above the clip level of the clipped pixels:\n")
+    print("| | photos | pixel mean | per-photo mean | photos clipping < 1 % | share clipping > 3 % |")
+    print("|---|---|---|---|---|---|")
+    for name, row in rows.items():
+        print(f"| {name} | {row['photos']} | {row['pixel_mean']:.2f} | {row['photo_mean']:.2f} | "
+              f"{row['small_photo_mean']:.2f} | {100 * row['large_share']:.0f} % |")
+    if args.json:
+        args.json.write_text(json.dumps({"ckpt": str(args.ckpt), "seeds": args.seeds, **rows}, indent=1) + "\n")
+
+
+def generator_photos(generator, config, count: int, *, seed: int, batch: int = 64) -> list[tuple[float, np.ndarray]]:
+    """(clipped share, log2 exposed radiance of the clipped pixels' channels) of each sample that clips at
+    least MIN_CLIPPED_FRACTION, photographed through the generator's camera prior."""
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(count, generator.z_dim, generator=rng)
+    params = config.camera.prior.sample(count, rng=rng)
+    found = []
+    with torch.no_grad():
+        for first in range(0, count, batch):
+            hdr = generator(z[first : first + batch], noise_mode="const").float()
+            exposed = (hdr * cam.exposure_gain(params[first : first + batch], hdr)).permute(0, 2, 3, 1).numpy()
+            for image in exposed:
+                clipped = image.max(axis=-1) >= 1.0
+                if clipped.mean() >= MIN_CLIPPED_FRACTION:
+                    found.append((float(clipped.mean()), np.log2(np.maximum(image[clipped], LOG_FLOOR))))
+    return found
+
+
+def levels(photos: list[tuple[float, np.ndarray]]) -> dict[str, float]:
+    means = np.array([values.mean() for _, values in photos])
+    shares = np.array([share for share, _ in photos])
+    return {
+        "photos": len(photos),
+        "pixel_mean": float(np.concatenate([values.ravel() for _, values in photos]).mean()),
+        "photo_mean": float(means.mean()),
+        "small_photo_mean": float(means[shares < SMALL_CLIP].mean()),
+        "large_share": float((shares > LARGE_CLIP).mean()),
+    }
+
+
+if __name__ == "__main__":
+    main()
