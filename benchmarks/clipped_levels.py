@@ -27,14 +27,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from glowgan import camera as cam
 from glowgan.checkpoint import load_generator
-from glowgan.evaluation import MIN_CLIPPED_FRACTION, held_out_photos
+from glowgan.evaluation import held_out_photos
 from glowgan.generate import parse_seeds
+from glowgan.itm_levels import ClipLevels, clipped_statistics
 
 SMALL_CLIP = 0.01  # photos clipping less than this share of pixels: a small light source
 LARGE_CLIP = 0.03  # photos clipping more: a broad bright area
-LOG_FLOOR = 2.0**-24
 
 
 def main() -> None:
@@ -51,9 +50,12 @@ def main() -> None:
 
     generator, config = load_generator(args.ckpt)
     photos = held_out_photos(args.family, parse_seeds(args.seeds), size=generator.img_resolution)
-    truth = [(photo.clipped.mean(), np.log2(np.maximum(photo.hdr[photo.clipped], LOG_FLOOR))) for photo in photos]
-    samples = generator_photos(generator, config, args.samples, seed=args.seed)
-    rows = {"truth": levels(truth), "generator": levels(samples)}
+    truth = [clipped_statistics(torch.from_numpy(photo.hdr).permute(2, 0, 1)[None]) for photo in photos]
+    measured = ClipLevels.measure(generator, config, samples=args.samples, seed=args.seed)
+    rows = {
+        "truth": summary(np.array([share[0] for share, _ in truth]), np.array([level[0] for _, level in truth])),
+        "generator": summary(measured.shares, measured.levels),
+    }
     print(f"{len(truth)} held-out {args.family} photos that clip; {rows['generator']['photos']} of {args.samples} "
           "generator samples that clip as much. Stops above the clip level of the clipped pixels:\n")
     print("| | photos | pixel mean | per-photo mean | photos clipping < 1 % | share clipping > 3 % |")
@@ -65,32 +67,13 @@ def main() -> None:
         args.json.write_text(json.dumps({"ckpt": str(args.ckpt), "seeds": args.seeds, **rows}, indent=1) + "\n")
 
 
-def generator_photos(generator, config, count: int, *, seed: int, batch: int = 64) -> list[tuple[float, np.ndarray]]:
-    """(clipped share, log2 exposed radiance of the clipped pixels' channels) of each sample that clips at
-    least MIN_CLIPPED_FRACTION, photographed through the generator's camera prior."""
-    rng = torch.Generator().manual_seed(seed)
-    z = torch.randn(count, generator.z_dim, generator=rng)
-    params = config.camera.prior.sample(count, rng=rng)
-    found = []
-    with torch.no_grad():
-        for first in range(0, count, batch):
-            hdr = generator(z[first : first + batch], noise_mode="const").float()
-            exposed = (hdr * cam.exposure_gain(params[first : first + batch], hdr)).permute(0, 2, 3, 1).numpy()
-            for image in exposed:
-                clipped = image.max(axis=-1) >= 1.0
-                if clipped.mean() >= MIN_CLIPPED_FRACTION:
-                    found.append((float(clipped.mean()), np.log2(np.maximum(image[clipped], LOG_FLOOR))))
-    return found
-
-
-def levels(photos: list[tuple[float, np.ndarray]]) -> dict[str, float]:
-    means = np.array([values.mean() for _, values in photos])
-    shares = np.array([share for share, _ in photos])
+def summary(shares: np.ndarray, levels: np.ndarray) -> dict[str, float]:
+    """The table's columns from each photo's clipped share and mean level (stops above the clip)."""
     return {
-        "photos": len(photos),
-        "pixel_mean": float(np.concatenate([values.ravel() for _, values in photos]).mean()),
-        "photo_mean": float(means.mean()),
-        "small_photo_mean": float(means[shares < SMALL_CLIP].mean()),
+        "photos": len(shares),
+        "pixel_mean": float((shares * levels).sum() / shares.sum()),  # each photo weighted by its clipped pixels
+        "photo_mean": float(levels.mean()),
+        "small_photo_mean": float(levels[shares < SMALL_CLIP].mean()),
         "large_share": float((shares > LARGE_CLIP).mean()),
     }
 

@@ -37,8 +37,8 @@ from glowgan.checkpoint import load_generator
 from glowgan.encoder import guesser, load_encoder, save_encoder, train_encoder
 from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
-from glowgan.invert import InversionOptions, InversionResult, invert_photo
-from glowgan.itm_defaults import FAST_LATENT_STEPS, FAST_TUNE_STEPS, FILL_COLOURS
+from glowgan.invert import InversionOptions, InversionResult, clip_levels_for, invert_photo
+from glowgan.itm_defaults import CLIP_LEVEL_WEIGHT, FAST_LATENT_STEPS, FAST_TUNE_STEPS, FILL_COLOURS
 from glowgan.itm_photo import blend, photo_tensor
 
 
@@ -59,6 +59,12 @@ def main() -> None:
         help=f"also score these fill colours of the full recipe (from {FILL_COLOURS}; each row re-blends the same "
         "inversions, so its seconds are the blend's alone)",
     )
+    parser.add_argument(
+        "--clip-level-weight",
+        type=float,
+        default=CLIP_LEVEL_WEIGHT,
+        help="weight of the term asking the clipped region for the generator's typical level above the clip (0: off)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -68,9 +74,14 @@ def main() -> None:
     height, width = generator.img_resolution
     photos = held_out_photos(args.family, parse_seeds(args.seeds), size=(height * args.scale, width * args.scale))
     photos = photos[: args.count]
-    full = InversionOptions(perceptual=args.loss)
-    fast = InversionOptions(latent_steps=FAST_LATENT_STEPS, tune_steps=FAST_TUNE_STEPS, perceptual=args.loss)
-    full_inversions = _Inversions(lambda ldr: invert_photo(generator, config, ldr, options=full, progress=False), full.fill)
+    full = InversionOptions(perceptual=args.loss, clip_level_weight=args.clip_level_weight)
+    fast = InversionOptions(
+        latent_steps=FAST_LATENT_STEPS, tune_steps=FAST_TUNE_STEPS, perceptual=args.loss, clip_level_weight=args.clip_level_weight
+    )
+    levels = clip_levels_for(generator, config, full)  # the same for the fast mode, measured once
+    full_inversions = _Inversions(
+        lambda ldr: invert_photo(generator, config, ldr, options=full, clip_levels=levels, progress=False), full.fill
+    )
     methods = {"trivial": get_baseline("trivial"), "glowgan": full_inversions.blended(full.fill)}
     wanted = args.methods.split(",")
     fills = [fill for fill in args.fills.split(",") if fill]
@@ -88,7 +99,7 @@ def main() -> None:
             print(f"trained an encoder for {record['steps']} steps ({record['seconds']:.0f} s): {args.encoder}")
         encoder = load_encoder(args.encoder, generator)
         methods["glowgan-fast"] = lambda ldr: invert_photo(
-            generator, config, ldr, options=fast, initial=guesser(encoder), progress=False
+            generator, config, ldr, options=fast, initial=guesser(encoder), clip_levels=levels, progress=False
         ).hdr
     entries = [method_entry(item, methods) for item in wanted]
     methods, legend = row_names(entries, family=args.family)

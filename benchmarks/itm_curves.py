@@ -39,7 +39,7 @@ from glowgan.checkpoint import load_generator
 from glowgan.data.synth import default_camera
 from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
-from glowgan.invert import InversionOptions, invert_photo
+from glowgan.invert import InversionOptions, clip_levels_for, invert_photo
 
 GRID = torch.linspace(0.0, 1.0, 257)[None]  # [1, 257] exposed values at which curves are compared
 
@@ -65,6 +65,10 @@ def main() -> None:
         "--crf-prior-weight", type=float, default=InversionOptions().crf_prior_weight,
         help="weight of the curve's log-prior in the inversions (default: the library's)",
     )
+    parser.add_argument(
+        "--clip-level-weight", type=float, default=InversionOptions().clip_level_weight,
+        help="weight of the term asking the clipped region for the generator's typical level above the clip (0: off)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -75,6 +79,8 @@ def main() -> None:
     prior_mean = config.camera.prior.mean(1)
     found: dict[str, list[cam.CameraParams]] = {}
 
+    levels = clip_levels_for(generator, config, InversionOptions(clip_level_weight=args.clip_level_weight))  # once
+
     def inversion(name: str, crf: str | None):
         options = InversionOptions(
             latent_steps=args.steps,
@@ -82,10 +88,11 @@ def main() -> None:
             perceptual=args.loss,
             crf=crf,
             crf_prior_weight=args.crf_prior_weight,
+            clip_level_weight=args.clip_level_weight,
         )
 
         def run(ldr: np.ndarray) -> np.ndarray:
-            result = invert_photo(generator, config, ldr, options=options, progress=False)
+            result = invert_photo(generator, config, ldr, options=options, clip_levels=levels, progress=False)
             found.setdefault(name, []).append(result.camera)
             return result.hdr
 

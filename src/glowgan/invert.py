@@ -13,7 +13,10 @@ The recipe of GlowGAN (Wang et al., ICCV 2023, Sec. 4.3 and the official code), 
    documented fallback; for generators under 64 pixels the pixel loss alone, which measured better) plus
    a pixel loss, Adam with a ramped learning rate and decaying latent noise
    (the StyleGAN2 projector's schedule, Karras et al. 2020, Sec. 5 and Appendix D), 1000 steps at lr 0.1
-   by default (official). The CRF is kept near the camera prior by a Gaussian log-prior term.
+   by default (official). The CRF is kept near the camera prior by a Gaussian log-prior term. Ours: a
+   one-sided term asks the photo's clipped region for the level above the clip that the generator's own
+   photographed samples reach where they clip a similar share (:mod:`glowgan.itm_levels`); without it the
+   fit stops where the rendering clips, and the fill is the clip level.
 3. **Pivotal tuning** (Roich et al. 2022, PTI): the generator's synthesis weights are fine-tuned for
    350 steps (official) so that the pivot ``w`` reproduces the photo exactly, with a locality
    regulariser that keeps the generator's output unchanged for latents at a fixed distance from the
@@ -51,7 +54,8 @@ from tqdm import tqdm
 from glowgan import camera as cam
 from glowgan import crf as curves
 from glowgan.config import Config
-from glowgan.itm_defaults import FILL_COLOURS, LATENT_LR, LATENT_STEPS, TUNE_STEPS
+from glowgan.itm_defaults import CLIP_LEVEL_WEIGHT, FILL_COLOURS, LATENT_LR, LATENT_STEPS, TUNE_STEPS
+from glowgan.itm_levels import ClipLevels, clip_level_loss
 from glowgan.itm_losses import ImageLoss
 from glowgan.itm_photo import blend, downsample, fit_photo, photo_tensor, photo_wraps, saturation_mask
 from glowgan.models.generator import Generator
@@ -96,6 +100,9 @@ class InversionOptions:
     # (PTI's and GlowGAN's compare images with L2 + LPIPS), so its strength is not theirs.
     locality_weight: float = 10.0
     pixel_weight: float = 1.0  # MSE on the LDR rendering, beside the perceptual loss
+    # Weight of the hinge that asks the photo's clipped region for the generator's typical level above
+    # the clip (glowgan.itm_levels); 0 turns it off.
+    clip_level_weight: float = CLIP_LEVEL_WEIGHT
     estimate_crf: bool = True  # ours; the official code fixes gamma 0.9, beta 0.6
     # The curve family fitted to the photo (glowgan.crf): None takes the model prior's family (with a
     # mixture prior, each of its families is fitted and the best fit kept: K times the latent steps);
@@ -127,7 +134,7 @@ class InversionOptions:
         for name in ("latent_lr", "tune_lr"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ValueError(f"{name} must be a finite number > 0, got {getattr(self, name)}")
-        for name in ("locality_distance", "locality_weight", "pixel_weight", "crf_prior_weight"):
+        for name in ("locality_distance", "locality_weight", "pixel_weight", "crf_prior_weight", "clip_level_weight"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
         if self.latent_space not in LATENT_SPACES:
@@ -164,6 +171,8 @@ class InversionResult:
     seconds: dict[str, float] = field(default_factory=dict)
     crop: dict[str, int] | None = None  # {"top", "left", "height", "width"} of the photo used, fit="crop"
     wrap: bool = False  # the photo's left and right edges were treated as neighbours
+    # the level (stops above the clip) asked of the clipped region (glowgan.itm_levels); None: not asked
+    clip_target_stops: float | None = None
 
 
 def check_generator(generator: Generator, config: Config) -> None:
@@ -173,6 +182,12 @@ def check_generator(generator: Generator, config: Config) -> None:
             "this checkpoint is a plain LDR GAN (trained with --camera off); inverse tone mapping needs a "
             "GlowGAN checkpoint trained with the camera on"
         )
+
+
+def clip_levels_for(generator: Generator, config: Config, options: InversionOptions) -> ClipLevels | None:
+    """The generator's clip levels if ``options`` ask the clipped region for them (measure once, pass to
+    every :func:`invert_photo` of a batch), else None."""
+    return ClipLevels.measure(generator, config) if options.clip_level_weight > 0 else None
 
 
 def w_spread(generator: Generator, *, generator_seed: int = 0) -> float:
@@ -269,6 +284,7 @@ def invert_photo(
     options: InversionOptions = InversionOptions(),
     initial: InitialGuess | Callable[[torch.Tensor], InitialGuess] | None = None,
     perceptual: torch.nn.Module | None = None,
+    clip_levels: ClipLevels | None = None,
     progress: bool = True,
 ) -> InversionResult:
     """Turn one LDR photo ``[H, W, 3]`` in [0, 1] into linear HDR at its own resolution (see module doc).
@@ -278,7 +294,9 @@ def invert_photo(
     (the photo on the generator's grid after step 1, [1, 3, h, w]) that makes one, such as
     ``glowgan.encoder.guesser``. ``perceptual``: the network of
     :func:`glowgan.itm_losses.perceptual_network`, loaded once for many photos (otherwise it is loaded
-    here when ``options.perceptual`` needs it).
+    here when ``options.perceptual`` needs it). ``clip_levels``: the generator's
+    :class:`glowgan.itm_levels.ClipLevels`, measured once for many photos (otherwise measured here when
+    ``options.clip_level_weight`` asks for them).
     """
     check_generator(generator, config)
     device = generator.mapping.w_avg.device
@@ -294,6 +312,11 @@ def invert_photo(
     if callable(initial):
         initial = initial(target_ldr)
     wrap = photo_wraps(photo, config, options.wrap)
+    clip_target = None  # stops above the clip that the clipped region is asked for (glowgan.itm_levels), or None
+    clipped_share = float((saturation_mask(target_ldr) >= 1).float().mean())
+    if options.clip_level_weight > 0 and clipped_share > 0:
+        clip_levels = clip_levels if clip_levels is not None else ClipLevels.measure(generator, config)
+        clip_target = clip_levels.target(clipped_share)
     # 2. Latent and camera.
     tuned = copy.deepcopy(generator).eval().requires_grad_(False)
     reference = generator  # what the locality regulariser keeps the tuned generator close to
@@ -315,6 +338,7 @@ def invert_photo(
             initial=initial,
             spread=spread,
             rng=fit_rng,
+            clip_target=clip_target,
             progress=progress,
         )
         fits.append((*fit, fit_rng))
@@ -353,6 +377,7 @@ def invert_photo(
         seconds=seconds,
         crop=crop,
         wrap=wrap,
+        clip_target_stops=clip_target,
     )
 
 
@@ -372,6 +397,7 @@ def _fit_latent_and_camera(
     initial: InitialGuess | None,
     spread: float,
     rng: torch.Generator,
+    clip_target: float | None,
     progress: bool,
 ) -> tuple[torch.Tensor, _CameraFit, list[float]]:
     """Step 2: optimise w (or W+) and the camera with a curve of ``family`` (None: the prior's most
@@ -403,6 +429,7 @@ def _fit_latent_and_camera(
     w = torch.nn.Parameter(w_start.expand(layers, -1).clone()[None])  # [1, layers, w_dim]
     camera_fit = _CameraFit(prior, start, options.estimate_crf).to(target_ldr.device)
     optimizer = torch.optim.Adam([w, *(p for p in camera_fit.parameters() if p.requires_grad)], lr=options.latent_lr)
+    clipped = saturation_mask(target_ldr)
     losses: list[float] = []
     for step in tqdm(range(options.latent_steps), desc="latent", unit="step", disable=not progress, leave=False):
         t = step / max(options.latent_steps, 1)
@@ -411,9 +438,13 @@ def _fit_latent_and_camera(
         noise_scale = spread * LATENT_NOISE_START * max(0.0, 1.0 - t / LATENT_NOISE_END) ** 2
         noise = torch.randn(w.shape, generator=rng).to(w.device) * noise_scale
         ws = (w + noise).expand(1, generator.num_ws, -1)
-        ldr = cam.render(generator.synthesis(ws, noise_mode="const").float(), camera_fit.params())
-        image_loss = loss_fn(ldr)
+        hdr = generator.synthesis(ws, noise_mode="const").float()
+        params = camera_fit.params()
+        image_loss = loss_fn(cam.render(hdr, params))
         loss = image_loss + options.crf_prior_weight * camera_fit.log_prior()
+        if clip_target is not None:
+            exposed = hdr * cam.exposure_gain(params, hdr)
+            loss = loss + options.clip_level_weight * clip_level_loss(exposed, clipped, clip_target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -5,6 +5,9 @@ takes its defaults from here)."""
 LATENT_STEPS = 1000  # official GlowGAN recipe
 LATENT_LR = 0.1  # official (Adam, ramped)
 TUNE_STEPS = 350  # official
+# Weight of the hinge that asks a photo's clipped region for the generator's typical level above the clip
+# (glowgan.itm_levels; ours). Chosen on validation photos (scene seeds 10000+), docs/itm/README.md.
+CLIP_LEVEL_WEIGHT = 3e-3
 # The fast mode: an encoder's guess (glowgan.encoder.guesser) followed by this many steps.
 FAST_LATENT_STEPS = 100
 FAST_TUNE_STEPS = 50

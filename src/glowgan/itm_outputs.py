@@ -77,6 +77,8 @@ def result_record(result: InversionResult, *, input_path: str | None, options: I
         "crop": result.crop,  # {top, left, height, width} of the photo, or null
         "wrap": result.wrap,  # the photo's left and right edges were treated as neighbours
         "masked_fraction": float((result.mask > 0).mean()),  # pixels where the generator's content enters
+        # the generator's typical level above the clip that the clipped region was asked for (null: not asked)
+        "clip_target_stops": result.clip_target_stops,
         "perceptual": result.perceptual,
         "final_latent_loss": result.latent_losses[-1] if result.latent_losses else None,
         "final_tune_loss": result.tune_losses[-1] if result.tune_losses else None,

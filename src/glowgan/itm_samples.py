@@ -36,7 +36,8 @@ import numpy as np
 import torch
 
 from glowgan.config import Config
-from glowgan.invert import LOG_HDR_FLOOR, InitialGuess, InversionOptions, InversionResult, invert_photo
+from glowgan.itm_levels import ClipLevels
+from glowgan.invert import LOG_HDR_FLOOR, InitialGuess, InversionOptions, InversionResult, clip_levels_for, invert_photo
 from glowgan.invert import final_loss as final_loss_of
 from glowgan.models.generator import Generator
 
@@ -81,19 +82,31 @@ def invert_samples(
     options: InversionOptions = InversionOptions(),
     initial: InitialGuess | Callable[[torch.Tensor], InitialGuess] | None = None,
     perceptual: torch.nn.Module | None = None,
+    clip_levels: ClipLevels | None = None,
     progress: bool = True,
 ) -> Samples:
     """``samples`` inversions of ``photo_ldr`` from different starts (module doc); arguments as
     :func:`glowgan.invert.invert_photo`, whose call with them is the first sample."""
     if samples < 1:
         raise ValueError(f"samples must be at least 1 (one inversion per photo), got {samples}")
+    if clip_levels is None:
+        clip_levels = clip_levels_for(generator, config, options)
     results, seeds = [], []
     for index in range(samples):
         seed = options.seed + index
         start = initial if index == 0 else _moved_start(generator, initial, seed=seed)
         sample_options = options if index == 0 else dataclasses.replace(options, seed=seed)
         results.append(
-            invert_photo(generator, config, photo_ldr, options=sample_options, initial=start, perceptual=perceptual, progress=progress)
+            invert_photo(
+                generator,
+                config,
+                photo_ldr,
+                options=sample_options,
+                initial=start,
+                perceptual=perceptual,
+                clip_levels=clip_levels,
+                progress=progress,
+            )
         )
         seeds.append(seed)
     losses = [final_loss(result) for result in results]

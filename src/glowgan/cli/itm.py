@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from glowgan.itm_defaults import FAST_LATENT_STEPS, FAST_TUNE_STEPS, FILL_COLOURS, LATENT_LR, LATENT_STEPS, TUNE_STEPS
+from glowgan.itm_defaults import (
+    CLIP_LEVEL_WEIGHT,
+    FAST_LATENT_STEPS,
+    FAST_TUNE_STEPS,
+    FILL_COLOURS,
+    LATENT_LR,
+    LATENT_STEPS,
+    TUNE_STEPS,
+)
 
 DEFAULTS_NOTE = (
     f"defaults are the official GlowGAN recipe: {LATENT_STEPS} latent steps at lr {LATENT_LR}, {TUNE_STEPS} tuning steps"
@@ -77,6 +85,17 @@ def register(commands: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument(
+        "--clip-level-weight",
+        type=_non_negative,
+        default=CLIP_LEVEL_WEIGHT,
+        metavar="W",
+        help=(
+            f"weight of the term that asks the photo's clipped region for the generator's typical level above the clip, "
+            f"measured on its own samples for photos that clip a similar share (default {CLIP_LEVEL_WEIGHT:g}; 0: the "
+            "fill stops where the rendering clips, as in the official recipe)"
+        ),
+    )
+    parser.add_argument(
         "--fill",
         choices=FILL_COLOURS,
         default=FILL_COLOURS[0],
@@ -131,6 +150,19 @@ def _at_least_one(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> float:
+    """argparse type of --clip-level-weight: a finite number >= 0."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give a weight >= 0, e.g. 0.01") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text}: give a finite weight >= 0 (0 turns the term off)")
+    return value
+
+
 def list_photos(inputs: list[Path]) -> tuple[list[Path], bool]:
     """The photos that ``inputs`` name, in order and once each, and whether they make a batch.
 
@@ -171,7 +203,7 @@ def run_itm(args: argparse.Namespace) -> int:
 
     from glowgan.checkpoint import load_generator
     from glowgan.cli.common import resolve_device
-    from glowgan.invert import InversionOptions
+    from glowgan.invert import InversionOptions, clip_levels_for
     from glowgan.itm_losses import perceptual_network
     from glowgan.itm_outputs import output_paths
 
@@ -187,6 +219,7 @@ def run_itm(args: argparse.Namespace) -> int:
         fit=args.fit,
         wrap=args.wrap,
         fill=args.fill,
+        clip_level_weight=args.clip_level_weight,
         seed=args.seed,
     )
     photos, batch = list_photos(args.photo)
@@ -203,6 +236,7 @@ def run_itm(args: argparse.Namespace) -> int:
 
         initial = guesser(load_encoder(args.encoder, generator, device=device))
     network = perceptual_network(options.perceptual, generator)
+    clip_levels = clip_levels_for(generator, config, options)
     loaded = dict(
         generator=generator,
         config=config,
@@ -210,6 +244,7 @@ def run_itm(args: argparse.Namespace) -> int:
         samples=args.samples,
         initial=initial,
         network=network,
+        clip_levels=clip_levels,
         encoder=args.encoder,
         ckpt=args.ckpt,
     )
@@ -270,7 +305,7 @@ def _batch_outputs(photos: list[Path], out: Path, *, samples: int = 1) -> list[t
 
 
 def _invert_one(
-    photo_path, paths, *, generator, config, options, samples, initial, network, encoder, ckpt, progress, batch_outputs=()
+    photo_path, paths, *, generator, config, options, samples, initial, network, clip_levels, encoder, ckpt, progress, batch_outputs=()
 ) -> dict:
     """Invert one photo (``samples`` times) and write its files (the JSON last: its presence means complete).
     ``batch_outputs``: every path that the batch writes, which the clean-up of an earlier run's files spares."""
@@ -284,7 +319,15 @@ def _invert_one(
     photo = hdrio.read_ldr(photo_path)
     stale = _stale_outputs(paths, {*paths.values(), *batch_outputs})
     found = invert_samples(
-        generator, config, photo, samples=samples, options=options, initial=initial, perceptual=network, progress=progress
+        generator,
+        config,
+        photo,
+        samples=samples,
+        options=options,
+        initial=initial,
+        perceptual=network,
+        clip_levels=clip_levels,
+        progress=progress,
     )
     result = found.main
     preview = preview_sheet(photo, result)

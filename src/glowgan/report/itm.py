@@ -18,7 +18,7 @@ from glowgan.baselines.domains import row_names
 from glowgan.baselines.supervised import UNetBaseline, UNetConfig
 from glowgan.data.synth import default_camera
 from glowgan.evaluation import HeldOutPhoto, evaluate_methods, held_out_photos, summarise
-from glowgan.invert import invert_photo
+from glowgan.invert import clip_levels_for, invert_photo
 from glowgan.metrics.fidelity import align_exposure
 from glowgan.report.sets import Model, World
 from glowgan.report.settings import BASELINE_METHODS, EXAMPLE_STOPS, ReportSettings
@@ -51,6 +51,7 @@ def inverse_tone_mapping(
     camera = default_camera(truth.family)
     photos = held_out_photos(truth.family, settings.itm_seeds, size=truth.size, camera=camera)[: settings.itm_count]
     generator, config = glowgan.generator, glowgan.config
+    levels = clip_levels_for(generator, config, settings.itm_full_options)  # measured once for every inversion
     entries: list[tuple[str, _Recorder, UNetConfig | None]] = [
         (name, _Recorder(get_baseline(name)), None) for name in BASELINE_METHODS
     ]
@@ -61,7 +62,7 @@ def inverse_tone_mapping(
         fast, guess = settings.itm_fast_options, guesser(encoder_model)
 
         def glowgan_fast(ldr: np.ndarray) -> np.ndarray:
-            return invert_photo(generator, config, ldr, options=fast, initial=guess, progress=False).hdr
+            return invert_photo(generator, config, ldr, options=fast, initial=guess, clip_levels=levels, progress=False).hdr
 
         entries.append(("glowgan-fast", _Recorder(glowgan_fast), None))
     methods, legend = row_names(entries, family=truth.family, camera=camera)
@@ -81,7 +82,7 @@ def inverse_tone_mapping(
     if full_count:
         full = settings.itm_full_options
         methods["glowgan"] = _Recorder(
-            lambda ldr: invert_photo(generator, config, ldr, options=full, progress=False).hdr
+            lambda ldr: invert_photo(generator, config, ldr, options=full, clip_levels=levels, progress=False).hdr
         )
         results["glowgan"] = evaluate_methods({"glowgan": methods["glowgan"]}, photos[:full_count], progress=progress)[
             "glowgan"

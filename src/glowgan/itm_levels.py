@@ -1,0 +1,98 @@
+"""How far above the clip level a generator's clipped highlights typically lie, as a target for the clipped
+region of an inversion (:mod:`glowgan.invert`, step 2).
+
+A photo records a clipped pixel as 1.0 whatever its radiance, and the rendering that step 2 compares with
+the photo clips too, so nothing in the image loss asks the clipped region to be brighter than the clip.
+Measured on held-out sky photos (``docs/itm/README.md``), the fit grows a sun until its rendering clips and
+stops there: the fill is the clip level, the trivial method's. The generator knows more: its own samples,
+photographed through its camera prior, clip suns that lie on average a stop or so above the clip level.
+
+:class:`ClipLevels` measures that on the generator's samples: for each sample that clips at least
+MIN_CLIPPED_SHARE of its pixels (a pixel clips when its brightest channel reaches the clip level), the
+share it clips and the mean log2 exposed radiance of the clipped pixels' channels, in stops above the clip
+(``benchmarks/clipped_levels.py`` compares the same numbers with the procedural world's truth).
+:meth:`ClipLevels.target` is the mean of that level over the samples that clip a similar share to the
+photo's (a small clipped region is a sun, a large one a bright sky, whose levels differ), and
+:func:`clip_level_loss` asks the photo's clipped region for at least that mean level (a one-sided
+hinge: a region already brighter is left alone).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from glowgan import camera as cam
+from glowgan.config import Config
+from glowgan.models.generator import Generator
+
+# A sample counts when it clips at least this share of its pixels (glowgan.evaluation's held-out photos too).
+MIN_CLIPPED_SHARE = 0.002
+# Samples whose clipped share is within this factor of the photo's are "similar"; at least NEAREST are used.
+SHARE_FACTOR = 2.0
+NEAREST = 16
+SAMPLES = 512
+LOG_FLOOR = 2.0**-24
+
+
+@dataclass(frozen=True)
+class ClipLevels:
+    """Per clipping sample of a generator: the share of its pixels that clip, and their mean level in stops
+    above the clip. Both [S]; empty for a generator none of whose samples clips."""
+
+    shares: np.ndarray
+    levels: np.ndarray
+
+    @classmethod
+    def measure(cls, generator: Generator, config: Config, *, samples: int = SAMPLES, seed: int = 0, batch: int = 64) -> ClipLevels:
+        """Photograph ``samples`` images of ``generator`` through its camera prior (latents and cameras from
+        ``seed``) and keep those that clip."""
+        device = generator.mapping.w_avg.device
+        rng = torch.Generator(device="cpu").manual_seed(seed)
+        z = torch.randn(samples, generator.z_dim, generator=rng)
+        params = config.camera.prior.sample(samples, rng=rng)
+        shares, levels = [], []
+        with torch.no_grad():
+            for first in range(0, samples, batch):
+                hdr = generator(z[first : first + batch].to(device), noise_mode="const").float()
+                exposed = hdr * cam.exposure_gain(params[first : first + batch].to(device), hdr)
+                for share, level in zip(*clipped_statistics(exposed)):
+                    if share >= MIN_CLIPPED_SHARE:
+                        shares.append(share)
+                        levels.append(level)
+        return cls(np.asarray(shares, dtype=np.float64), np.asarray(levels, dtype=np.float64))
+
+    def target(self, share: float) -> float | None:
+        """The mean level (stops above the clip) of the samples that clip a share similar to ``share``:
+        within SHARE_FACTOR of it, or the NEAREST nearest in log share when fewer are that close. None
+        when no sample clips: the generator holds no highlights above the clip to ask for."""
+        if len(self.shares) == 0:
+            return None
+        distance = np.abs(np.log(self.shares) - np.log(max(share, MIN_CLIPPED_SHARE)))
+        similar = distance <= np.log(SHARE_FACTOR)
+        if similar.sum() < min(NEAREST, len(distance)):
+            similar = np.argsort(distance, kind="stable")[:NEAREST]
+        return float(self.levels[similar].mean())
+
+
+def clipped_statistics(exposed: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Of each image of ``exposed`` [N, 3, H, W] (linear, 1 = the clip level): the share of pixels whose
+    brightest channel clips, and the mean log2 of those pixels' channels (NaN without any)."""
+    clipped = (exposed.amax(dim=1, keepdim=True) >= 1.0).to(exposed.dtype)  # [N, 1, H, W]
+    count = clipped.sum(dim=(1, 2, 3))
+    total = (torch.log2(exposed.clamp_min(LOG_FLOOR)) * clipped).sum(dim=(1, 2, 3))
+    share = count / clipped[0].numel()
+    level = total / (3 * count)
+    return share.tolist(), level.tolist()
+
+
+def clip_level_loss(exposed: torch.Tensor, mask: torch.Tensor, target: float) -> torch.Tensor:
+    """``relu(target - level)^2``: ``level`` the ``mask``-weighted mean log2 of ``exposed`` [1, 3, h, w]
+    (linear, 1 = the clip level) over the photo's clipped region ``mask`` [1, 1, h, w]; 0 without one."""
+    weight = mask.sum() * exposed.shape[1]
+    if float(weight) == 0.0:
+        return exposed.new_zeros(())
+    level = (torch.log2(exposed.clamp_min(LOG_FLOOR)) * mask).sum() / weight
+    return torch.relu(target - level).square()

@@ -1,0 +1,89 @@
+"""The generator's typical level above the clip, and the term that asks a photo's clipped region for it
+(glowgan.itm_levels, glowgan.invert step 2)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from glowgan import camera as cam
+from glowgan.checkpoint import build_generator
+from glowgan.config import load_config
+from glowgan.invert import InversionOptions, invert_photo
+from glowgan.itm_levels import MIN_CLIPPED_SHARE, ClipLevels, clip_level_loss, clipped_statistics
+
+TINY = ["model.resolution=[16, 32]", "model.z_dim=8", "model.w_dim=8", "model.g_channel_base=64", "model.g_channel_max=8"]
+
+
+def test_the_target_is_the_level_of_samples_that_clip_a_similar_share():
+    rng = np.random.default_rng(0)
+    suns, skies = rng.uniform(0.004, 0.006, 20), rng.uniform(0.04, 0.06, 20)
+    levels = ClipLevels(np.concatenate([suns, skies]), np.concatenate([np.full(20, 2.0), np.full(20, 0.2)]))
+    assert levels.target(0.005) == pytest.approx(2.0)
+    assert levels.target(0.05) == pytest.approx(0.2)
+    assert levels.target(0.011) == pytest.approx(2.0)  # few within a factor 2: the 16 nearest, all suns
+    assert levels.target(0.5) == pytest.approx(0.2)
+    assert ClipLevels(np.zeros(0), np.zeros(0)).target(0.01) is None
+
+
+def test_clipped_statistics_are_the_share_and_mean_log2_of_the_clipped_pixels():
+    exposed = torch.full((2, 3, 4, 4), 0.5)
+    exposed[0, :, 1, 2] = torch.tensor([4.0, 2.0, 1.0])  # its brightest channel clips: log2 2, 1, 0
+    exposed[0, :, 3, 3] = torch.tensor([0.9, 0.99, 0.5])  # just below the clip
+    shares, levels = clipped_statistics(exposed)
+    assert shares == [pytest.approx(1 / 16), 0.0]
+    assert levels[0] == pytest.approx(1.0) and np.isnan(levels[1])
+
+
+def test_the_hinge_pushes_a_region_below_the_target_up_and_leaves_a_brighter_one_alone():
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., 1:3, 1:3] = 1.0
+    exposed = torch.full((1, 3, 4, 4), 2.0, requires_grad=True)  # the region lies 1 stop above the clip
+    loss = clip_level_loss(exposed, mask, 3.0)
+    assert float(loss.detach()) == pytest.approx(4.0)  # (3 - 1)^2
+    loss.backward()
+    inside = mask.bool().expand(1, 3, 4, 4)
+    assert (exposed.grad[inside] < 0).all() and (exposed.grad[~inside] == 0).all()  # brighter lowers the loss
+    assert float(clip_level_loss(exposed.detach(), mask, 0.5)) == 0.0
+    assert float(clip_level_loss(exposed.detach(), torch.zeros_like(mask), 3.0)) == 0.0
+
+
+def tiny(extra=()):
+    config = load_config(preset="cpu-32x64", overrides=[*TINY, *extra])
+    torch.manual_seed(0)
+    return build_generator(config).eval().requires_grad_(False), config
+
+
+def test_levels_are_measured_on_the_generators_photographed_samples():
+    generator, config = tiny()
+    levels = ClipLevels.measure(generator, config, samples=64)
+    assert len(levels.shares) == len(levels.levels) > 0
+    assert (levels.shares >= MIN_CLIPPED_SHARE).all() and (levels.shares <= 1).all()
+    assert np.isfinite(levels.levels).all()
+    brighter = dataclasses.replace(config.camera.prior, exposure_mean_stops=config.camera.prior.exposure_mean_stops + 3)
+    more = ClipLevels.measure(generator, dataclasses.replace(config, camera=dataclasses.replace(config.camera, prior=brighter)), samples=64)
+    assert np.median(more.shares) > np.median(levels.shares)  # the prior's exposure is used
+    dark = dataclasses.replace(config.camera.prior, exposure_mean_stops=-40.0, exposure_std_stops=0.0)
+    config_dark = dataclasses.replace(config, camera=dataclasses.replace(config.camera, prior=dark))
+    assert len(ClipLevels.measure(generator, config_dark, samples=16).shares) == 0
+
+
+def _photo_with_a_clipped_block():
+    rng = np.random.default_rng(0)
+    photo = rng.uniform(0.2, 0.8, (16, 32, 3)).astype(np.float32)
+    photo[5:9, 12:18] = 1.0
+    return photo
+
+
+def test_inversion_asks_the_clipped_region_for_the_target_level():
+    generator, config = tiny()
+    photo = _photo_with_a_clipped_block()
+    high = ClipLevels(np.full(20, 24 / 512), np.full(20, 4.0))  # samples that clip 24 of 512 pixels, 4 stops up
+    means = {}
+    for weight in (0.0, 1.0):
+        options = InversionOptions(latent_steps=60, tune_steps=0, perceptual="pixel", clip_level_weight=weight)
+        result = invert_photo(generator, config, photo, options=options, clip_levels=high, progress=False)
+        means[weight] = float(np.log2(result.generator_hdr[5:9, 12:18]).mean())
+        assert result.clip_target_stops == (None if weight == 0 else pytest.approx(4.0))
+    assert means[1.0] > means[0.0] + 1.0  # the fill rises towards 4 stops above the clip
