@@ -30,9 +30,8 @@ import torch
 from glowgan.checkpoint import load_generator
 from glowgan.evaluation import held_out_photos
 from glowgan.generate import parse_seeds
-from glowgan.itm_levels import ClipLevels, clipped_statistics
+from glowgan.itm_levels import ClipLevels
 
-SMALL_CLIP = 0.01  # photos clipping less than this share of pixels: a small light source
 LARGE_CLIP = 0.03  # photos clipping more: a broad bright area
 
 
@@ -50,13 +49,9 @@ def main() -> None:
 
     generator, config = load_generator(args.ckpt)
     photos = held_out_photos(args.family, parse_seeds(args.seeds), size=generator.img_resolution)
-    truth = [clipped_statistics(torch.from_numpy(photo.hdr).permute(2, 0, 1)[None]) for photo in photos]
-    measured = ClipLevels.measure(generator, config, samples=args.samples, seed=args.seed)
-    rows = {
-        "truth": summary(np.array([share[0] for share, _ in truth]), np.array([level[0] for _, level in truth])),
-        "generator": summary(measured.shares, measured.levels),
-    }
-    print(f"{len(truth)} held-out {args.family} photos that clip; {rows['generator']['photos']} of {args.samples} "
+    truth = ClipLevels.of_images(torch.from_numpy(np.stack([photo.hdr for photo in photos])).permute(0, 3, 1, 2))
+    rows = {"truth": summary(truth), "generator": summary(ClipLevels.measure(generator, config, samples=args.samples, seed=args.seed))}
+    print(f"{len(truth.shares)} held-out {args.family} photos that clip; {rows['generator']['photos']} of {args.samples} "
           "generator samples that clip as much. Stops above the clip level of the clipped pixels:\n")
     print("| | photos | pixel mean | per-photo mean | photos clipping < 1 % | share clipping > 3 % |")
     print("|---|---|---|---|---|---|")
@@ -67,13 +62,14 @@ def main() -> None:
         args.json.write_text(json.dumps({"ckpt": str(args.ckpt), "seeds": args.seeds, **rows}, indent=1) + "\n")
 
 
-def summary(shares: np.ndarray, levels: np.ndarray) -> dict[str, float]:
+def summary(levels: ClipLevels) -> dict[str, float]:
     """The table's columns from each photo's clipped share and mean level (stops above the clip)."""
+    shares, means = levels.shares, levels.levels
     return {
         "photos": len(shares),
-        "pixel_mean": float((shares * levels).sum() / shares.sum()),  # each photo weighted by its clipped pixels
-        "photo_mean": float(levels.mean()),
-        "small_photo_mean": float(levels[shares < SMALL_CLIP].mean()),
+        "pixel_mean": float((shares * means).sum() / shares.sum()),  # each photo weighted by its clipped pixels
+        "photo_mean": float(means.mean()),
+        "small_photo_mean": levels.small_share_level(),
         "large_share": float((shares > LARGE_CLIP).mean()),
     }
 

@@ -4,7 +4,9 @@ Each candidate (a named set of `glowgan train` settings on top of the ``cpu-32x6
 the same CPU budget with several seeds, and every run is scored the way ``glowgan eval`` scores a
 model (``glowgan.report.score_samples``): FID, HDR SWD and exposure-bracket SWD, each divided by its
 real-vs-real floor; the median highlight headroom against the *observable* ground truth and the median
-shadow span against the full ground truth (DESIGN.md, "What LDR photos can and cannot teach").
+shadow span against the full ground truth (DESIGN.md, "What LDR photos can and cannot teach"); and the
+suns: how far above the clip the samples that clip < 1 % of their pixels lie, against held-out photos of
+the world (``glowgan.itm_levels``), the level that bounds an inverse tone mapping's fill.
 
 Two ways to spend the budget:
 
@@ -46,10 +48,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 WORLD_COUNT = 5000
 WORLD_SIZE = "32x64"
 PRESET = "cpu-32x64"
+# Held-out sky scenes whose photos give the truth's suns (those that clip; glowgan.evaluation.held_out_photos).
+SUN_SCENES = 100
 # The world photographs with exposure offsets of 1 stop around its metering (data.synth.default_camera);
 # every candidate's prior matches that spread (DESIGN.md).
 WORLD_EXPOSURE_STD_STOPS = 1.0
@@ -270,6 +275,8 @@ def score(runs: list[Run], world: Path, args: argparse.Namespace, speeds: dict |
     """Every run that used its whole budget, scored together (one reference and one floor for all)."""
     from glowgan.report import ReportSettings, score_samples
     from glowgan.report.sets import load_model, read_world
+    from glowgan.evaluation import held_out_photos
+    from glowgan.itm_levels import ClipLevels
 
     done = [run for run in runs if finished(run, args, speeds)]
     if not done:
@@ -285,6 +292,10 @@ def score(runs: list[Run], world: Path, args: argparse.Namespace, speeds: dict |
     observable_headroom = median["ground truth (observable)"]["headroom"]
     truth_shadow = median["ground truth (full)"]["shadow_span"]
     fid = distances["fid"]
+    # the level above the clip of small clipped regions (suns), which bounds an inverse tone mapping's fill
+    photos = held_out_photos("sky", range(SUN_SCENES), size=truth.size)
+    truth_suns = ClipLevels.of_images(torch.from_numpy(np.stack([p.hdr for p in photos])).permute(0, 3, 1, 2))
+    truth_suns = truth_suns.small_share_level()
     per_run = {}
     for run in done:
         progress = _progress(run.checkpoint)
@@ -302,14 +313,23 @@ def score(runs: list[Run], world: Path, args: argparse.Namespace, speeds: dict |
             "shadow_span": median[run.name]["shadow_span"],
             "headroom_error": median[run.name]["headroom"] - observable_headroom,
             "shadow_error": median[run.name]["shadow_span"] - truth_shadow,
+            "suns_error": _suns(models[run.name]) - truth_suns,
         }
     return {
         "unfinished": [run.name for run in runs if run not in done],
-        "truth": {"observable_headroom": observable_headroom, "shadow_span": truth_shadow,
+        "truth": {"observable_headroom": observable_headroom, "shadow_span": truth_shadow, "suns": truth_suns,
                   "fid_floor": fid.get("floor", {}).get("fid"), "hdr_swd_floor": distances["hdr_swd"]["floor"]["mean"]},
         "runs": per_run,
         "distances": distances,
     }
+
+
+def _suns(model) -> float:
+    """The model's suns: the mean level above the clip of its samples that clip < 1 % (glowgan.itm_levels)."""
+    from glowgan.itm_levels import ClipLevels
+
+    level = ClipLevels.measure(model.generator, model.config).small_share_level()
+    return float("nan") if level is None else level
 
 
 def _mean_spread(values: list[float]) -> str:
@@ -324,7 +344,8 @@ def table(results: dict, candidates: list[str]) -> str:
     runs = results["runs"]
     stops = sorted({stop for r in runs.values() for stop in r["bracket_ratio"]}, key=float)
     header = ["candidate", "seeds", "kimg", "FID ÷ floor", "HDR SWD ÷ floor",
-              *(f"bracket ÷ floor {stop}" for stop in stops), "headroom − observable", "shadow span − truth"]
+              *(f"bracket ÷ floor {stop}" for stop in stops), "headroom − observable", "shadow span − truth",
+              "suns − truth"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name in candidates:
         rows = [r for r in runs.values() if r["candidate"] == name]
@@ -335,7 +356,8 @@ def table(results: dict, candidates: list[str]) -> str:
                  _mean_spread([r["hdr_swd_ratio"] for r in rows]),
                  *(_mean_spread([r["bracket_ratio"][stop] for r in rows]) for stop in stops),
                  _mean_spread([r["headroom_error"] for r in rows]),
-                 _mean_spread([r["shadow_error"] for r in rows])]
+                 _mean_spread([r["shadow_error"] for r in rows]),
+                 _mean_spread([r["suns_error"] for r in rows if "suns_error" in r])]
         lines.append("| " + " | ".join(cells) + " |")
     truth = results["truth"]
     lines.append("")
@@ -343,7 +365,8 @@ def table(results: dict, candidates: list[str]) -> str:
         lines.append(f"Not scored (budget not used up): {', '.join(results['unfinished'])}.")
     lines.append(
         f"Truth: observable headroom {truth['observable_headroom']:.2f} stops, shadow span {truth['shadow_span']:.2f} "
-        f"stops. Targets (issue 11): FID and HDR SWD ≤ {TARGETS['fid_ratio']}× their floors, every bracket ≤ "
+        f"stops, suns {truth.get('suns', float('nan')):.2f} stops above the clip (the mean level of photos clipping "
+        "< 1 %: what bounds an inverse tone mapping's fill; no target). Targets (issue 11): FID and HDR SWD ≤ {TARGETS['fid_ratio']}× their floors, every bracket ≤ "
         f"{TARGETS['bracket_ratio_max']}×, headroom within ±{TARGETS['headroom_error']} stops, shadow span within "
         f"±{TARGETS['shadow_error']} stops. Mean ± standard deviation over seeds."
     )

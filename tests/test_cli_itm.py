@@ -236,3 +236,19 @@ def test_the_clean_up_spares_what_another_photo_of_the_batch_writes(checkpoint, 
     assert main(["itm", str(other), str(photos / "p0.png"), "--ckpt", str(checkpoint), "--out", str(out), *QUICK, "--samples", "2"]) == 0
     assert (out / "p0.sample-3.exr").is_file() and (out / "p0.sample-3.json").is_file()
     assert json.loads((out / "p0.json").read_text())["samples"]["count"] == 2
+
+
+def test_the_clean_up_takes_only_sample_and_spread_names_and_spares_the_inputs(checkpoint, tmp_path):
+    folder = _photos(tmp_path / "photos", 1)
+    photo = folder / "p0.png"
+    out = folder / "p0.exr"  # the results beside the photos
+    args = ["itm", str(photo), "--ckpt", str(checkpoint), "--out", str(out), *QUICK]
+    assert main([*args, "--samples", "2"]) == 0
+    record = json.loads((folder / "p0.json").read_text())
+    record["samples"]["files"] += ["p0.png", "..", "../outside.txt", "p0.sample-9.exr"]  # a hand-edited record
+    (folder / "p0.json").write_text(json.dumps(record))
+    (tmp_path / "outside.txt").write_text("keep me\n")
+    (folder / "p0.sample-9.exr").mkdir()  # a folder where a file was named: reported, not fatal
+    assert main(args) == 0
+    assert photo.is_file() and (tmp_path / "outside.txt").is_file()
+    assert not (folder / "p0.sample-1.exr").exists() and not (folder / "p0.spread.png").exists()

@@ -87,3 +87,23 @@ def test_inversion_asks_the_clipped_region_for_the_target_level():
         means[weight] = float(np.log2(result.generator_hdr[5:9, 12:18]).mean())
         assert result.clip_target_stops == (None if weight == 0 else pytest.approx(4.0))
     assert means[1.0] > means[0.0] + 1.0  # the fill rises towards 4 stops above the clip
+
+
+def test_a_non_finite_sample_is_left_out_of_the_levels():
+    exposed = torch.full((3, 3, 4, 4), 0.5)
+    exposed[:, :, 0, 0] = 2.0  # each clips 1/16 of its pixels, 1 stop up
+    exposed[1, 0, 2, 2] = float("nan")  # unclipped but NaN: the level stays finite
+    exposed[2, :, 0, 0] = float("inf")  # a clipped pixel overflows
+    levels = ClipLevels.of_images(exposed)
+    assert levels.levels.tolist() == [1.0, 1.0]
+
+
+def test_the_clipped_share_of_a_large_photo_is_measured_at_its_own_resolution():
+    generator, config = tiny()
+    photo = np.full((160, 320, 3), 0.5, np.float32)
+    photo[40:80, 120:200] = 1.0  # 6.25 % of the photo clips
+    shares = np.array([0.02] * 20 + [0.0625] * 20)
+    levels = ClipLevels(shares, np.array([3.0] * 20 + [1.0] * 20))
+    options = InversionOptions(latent_steps=2, tune_steps=0, perceptual="pixel")
+    result = invert_photo(generator, config, photo, options=options, clip_levels=levels, progress=False)
+    assert result.clip_target_stops == pytest.approx(1.0)

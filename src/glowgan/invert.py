@@ -313,7 +313,8 @@ def invert_photo(
         initial = initial(target_ldr)
     wrap = photo_wraps(photo, config, options.wrap)
     clip_target = None  # stops above the clip that the clipped region is asked for (glowgan.itm_levels), or None
-    clipped_share = float((saturation_mask(target_ldr) >= 1).float().mean())
+    # on the photo itself: resampling to the generator's grid leaves clipped pixels a rounding below 1
+    clipped_share = float((photo.amax(dim=1) >= 1).float().mean())
     if options.clip_level_weight > 0 and clipped_share > 0:
         clip_levels = clip_levels if clip_levels is not None else ClipLevels.measure(generator, config)
         clip_target = clip_levels.target(clipped_share)

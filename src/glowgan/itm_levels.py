@@ -30,6 +30,8 @@ from glowgan.models.generator import Generator
 
 # A sample counts when it clips at least this share of its pixels (glowgan.evaluation's held-out photos too).
 MIN_CLIPPED_SHARE = 0.002
+# Images clipping less than this share of their pixels clip a small light source (a sun, a lamp).
+SMALL_SHARE = 0.01
 # Samples whose clipped share is within this factor of the photo's are "similar"; at least NEAREST are used.
 SHARE_FACTOR = 2.0
 NEAREST = 16
@@ -53,16 +55,27 @@ class ClipLevels:
         rng = torch.Generator(device="cpu").manual_seed(seed)
         z = torch.randn(samples, generator.z_dim, generator=rng)
         params = config.camera.prior.sample(samples, rng=rng)
-        shares, levels = [], []
+        exposed = []
         with torch.no_grad():
             for first in range(0, samples, batch):
                 hdr = generator(z[first : first + batch].to(device), noise_mode="const").float()
-                exposed = hdr * cam.exposure_gain(params[first : first + batch].to(device), hdr)
-                for share, level in zip(*clipped_statistics(exposed)):
-                    if share >= MIN_CLIPPED_SHARE:
-                        shares.append(share)
-                        levels.append(level)
-        return cls(np.asarray(shares, dtype=np.float64), np.asarray(levels, dtype=np.float64))
+                exposed.append(hdr * cam.exposure_gain(params[first : first + batch].to(device), hdr))
+        return cls.of_images(torch.cat(exposed))
+
+    @classmethod
+    def of_images(cls, exposed: torch.Tensor) -> ClipLevels:
+        """The images of ``exposed`` [N, 3, H, W] (linear, 1 = the clip level) that clip at least
+        MIN_CLIPPED_SHARE with a finite level, e.g. the procedural world's truth photographed
+        (``benchmarks/clipped_levels.py``)."""
+        shares, levels = (np.asarray(values, dtype=np.float64) for values in clipped_statistics(exposed))
+        keep = (shares >= MIN_CLIPPED_SHARE) & np.isfinite(levels)
+        return cls(shares[keep], levels[keep])
+
+    def small_share_level(self) -> float | None:
+        """The mean level of the images clipping less than SMALL_SHARE (suns): the one that bounds a fill,
+        since a small clipped region hides the brightest radiance. None without any."""
+        small = self.shares < SMALL_SHARE
+        return float(self.levels[small].mean()) if small.any() else None
 
     def target(self, share: float) -> float | None:
         """The mean level (stops above the clip) of the samples that clip a share similar to ``share``:
@@ -79,12 +92,13 @@ class ClipLevels:
 
 def clipped_statistics(exposed: torch.Tensor) -> tuple[list[float], list[float]]:
     """Of each image of ``exposed`` [N, 3, H, W] (linear, 1 = the clip level): the share of pixels whose
-    brightest channel clips, and the mean log2 of those pixels' channels (NaN without any)."""
-    clipped = (exposed.amax(dim=1, keepdim=True) >= 1.0).to(exposed.dtype)  # [N, 1, H, W]
-    count = clipped.sum(dim=(1, 2, 3))
-    total = (torch.log2(exposed.clamp_min(LOG_FLOOR)) * clipped).sum(dim=(1, 2, 3))
+    brightest channel clips, and the mean log2 of those pixels' channels (NaN without any; not finite when
+    a clipped pixel is)."""
+    clipped = exposed.amax(dim=1, keepdim=True) >= 1.0  # [N, 1, H, W]
+    count = clipped.sum(dim=(1, 2, 3)).to(exposed.dtype)
+    logs = torch.where(clipped, torch.log2(exposed.clamp_min(LOG_FLOOR)), torch.zeros((), dtype=exposed.dtype))
     share = count / clipped[0].numel()
-    level = total / (3 * count)
+    level = logs.sum(dim=(1, 2, 3)) / (3 * count)
     return share.tolist(), level.tolist()
 
 

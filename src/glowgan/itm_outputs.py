@@ -46,12 +46,16 @@ VIRIDIS = np.array(
 SPREAD_PICTURE_PHOTO_LEVEL = 0.5
 
 
+# The HDR formats an ITM result can be written in.
+HDR_SUFFIXES = (".exr", ".hdr", ".pfm")
+
+
 def output_paths(out: Path, *, samples: int = 1) -> dict[str, Path]:
     """``OUT.exr`` plus ``OUT.mask.png``, ``OUT.preview.png`` and ``OUT.json`` beside it; with
     ``samples`` K > 1 also ``OUT.sample-1.exr`` ... ``OUT.sample-K.exr`` (each inversion, in the
     output's format), ``OUT.spread.exr`` (their spread in stops, one channel) and ``OUT.spread.png``
     (its picture). The JSON comes last: it is written last."""
-    if out.suffix.lower() not in (".exr", ".hdr", ".pfm"):
+    if out.suffix.lower() not in HDR_SUFFIXES:
         raise ValueError(f"{out}: the output must be an HDR file (.exr, .hdr or .pfm)")
     stem = out.with_suffix("")
 

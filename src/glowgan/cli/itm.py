@@ -317,7 +317,7 @@ def _invert_one(
     from glowgan.itm_samples import invert_samples
 
     photo = hdrio.read_ldr(photo_path)
-    stale = _stale_outputs(paths, {*paths.values(), *batch_outputs})
+    stale = _stale_outputs(paths, {*paths.values(), photo_path, *batch_outputs})
     found = invert_samples(
         generator,
         config,
@@ -348,17 +348,22 @@ def _invert_one(
     hdrio.write_ldr(paths["preview"], preview)
     hdrio.write_text(paths["json"], json.dumps(record, indent=2) + "\n")
     for path in stale:  # an earlier run's extra samples and spread, now that the new record is complete
-        path.unlink(missing_ok=True)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as error:  # e.g. a folder of that name: the result stands, the file stays
+            print(f"warning: could not remove {path}, an earlier run's output: {error}")
     return record
 
 
 def _stale_outputs(paths: dict, kept: set) -> list:
     """The sample and spread files that the record already at ``paths["json"]`` (an earlier run with more
-    samples) names, beside it, and that are not in ``kept`` (what this run writes: a photo of the batch
-    called ``NAME.sample-3`` keeps its own output)."""
+    samples) names, beside it, and that are not in ``kept`` (what this run reads and writes: a photo of the
+    batch called ``NAME.sample-3`` keeps its own output). Only names of the form ``NAME.sample-K.EXT`` and
+    ``NAME.spread.EXT`` are taken, whatever the record says."""
     import json
+    import re
 
-    from glowgan.itm_outputs import output_paths
+    from glowgan.itm_outputs import HDR_SUFFIXES
 
     try:
         previous = json.loads(paths["json"].read_text())
@@ -367,11 +372,13 @@ def _stale_outputs(paths: dict, kept: set) -> list:
     names = previous.get("samples", {}).get("files", []) if isinstance(previous, dict) else []
     if not isinstance(names, list) or not names:
         return []
-    earlier = output_paths(paths["hdr"], samples=2)  # the spread files of any run with samples
-    names = [*names, earlier["spread"].name, earlier["spread_picture"].name]
-    folder = paths["json"].parent
-    named = [folder / name for name in names if isinstance(name, str) and name == Path(name).name]
-    return [path for path in named if path not in kept]
+    stem = re.escape(paths["hdr"].with_suffix("").name)
+    suffixes = "|".join(re.escape(suffix) for suffix in HDR_SUFFIXES)
+    sample = re.compile(rf"{stem}\.sample-[0-9]+({suffixes})", re.IGNORECASE)
+    spreads = [paths["hdr"].with_suffix("").name + f".spread{suffix}" for suffix in (*HDR_SUFFIXES, ".png")]
+    names = [name for name in names if isinstance(name, str) and sample.fullmatch(name)] + spreads
+    folder, kept = paths["json"].parent, {path.resolve() for path in kept}
+    return [folder / name for name in names if (folder / name).resolve() not in kept]
 
 
 def _done_before(paths: dict, options, samples, encoder, ckpt) -> dict | None:
@@ -414,7 +421,7 @@ def _run_batch(jobs, out: Path, *, load_seconds: float, **loaded) -> int:
     }
     started = time.perf_counter()
     inverted = 0
-    written = {path for _, paths in jobs for path in paths.values()}
+    written = {path for photo, paths in jobs for path in (photo, *paths.values())}  # spared by the clean-up
     with tqdm(jobs, unit="photo", desc="itm") as bar:
         for photo_path, paths in bar:
             bar.set_postfix_str(photo_path.name)
