@@ -49,7 +49,7 @@ def main() -> None:
 
     generator, config = load_generator(args.ckpt)
     photos = held_out_photos(args.family, parse_seeds(args.seeds), size=generator.img_resolution)
-    truth = ClipLevels.of_images(torch.from_numpy(np.stack([photo.hdr for photo in photos])).permute(0, 3, 1, 2))
+    truth = ClipLevels.of_scenes(np.stack([photo.hdr for photo in photos]))
     rows = {"truth": summary(truth), "generator": summary(ClipLevels.measure(generator, config, samples=args.samples, seed=args.seed))}
     print(f"{len(truth.shares)} held-out {args.family} photos that clip; {rows['generator']['photos']} of {args.samples} "
           "generator samples that clip as much. Stops above the clip level of the clipped pixels:\n")
@@ -57,7 +57,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name, row in rows.items():
         print(f"| {name} | {row['photos']} | {row['pixel_mean']:.2f} | {row['photo_mean']:.2f} | "
-              f"{row['small_photo_mean']:.2f} | {100 * row['large_share']:.0f} % |")
+              f"{'–' if row['small_photo_mean'] is None else format(row['small_photo_mean'], '.2f')} | {100 * row['large_share']:.0f} % |")
     if args.json:
         args.json.write_text(json.dumps({"ckpt": str(args.ckpt), "seeds": args.seeds, **rows}, indent=1) + "\n")
 

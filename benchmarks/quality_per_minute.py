@@ -48,7 +48,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 WORLD_COUNT = 5000
 WORLD_SIZE = "32x64"
@@ -294,8 +293,7 @@ def score(runs: list[Run], world: Path, args: argparse.Namespace, speeds: dict |
     fid = distances["fid"]
     # the level above the clip of small clipped regions (suns), which bounds an inverse tone mapping's fill
     photos = held_out_photos("sky", range(SUN_SCENES), size=truth.size)
-    truth_suns = ClipLevels.of_images(torch.from_numpy(np.stack([p.hdr for p in photos])).permute(0, 3, 1, 2))
-    truth_suns = truth_suns.small_share_level()
+    truth_suns = ClipLevels.of_scenes(np.stack([p.hdr for p in photos])).small_share_level()
     per_run = {}
     for run in done:
         progress = _progress(run.checkpoint)
@@ -366,7 +364,8 @@ def table(results: dict, candidates: list[str]) -> str:
     lines.append(
         f"Truth: observable headroom {truth['observable_headroom']:.2f} stops, shadow span {truth['shadow_span']:.2f} "
         f"stops, suns {truth.get('suns', float('nan')):.2f} stops above the clip (the mean level of photos clipping "
-        "< 1 %: what bounds an inverse tone mapping's fill; no target). Targets (issue 11): FID and HDR SWD ≤ {TARGETS['fid_ratio']}× their floors, every bracket ≤ "
+        f"< 1 %: what bounds an inverse tone mapping's fill; no target). Targets (issue 11): FID and HDR SWD ≤ "
+        f"{TARGETS['fid_ratio']}× their floors, every bracket ≤ "
         f"{TARGETS['bracket_ratio_max']}×, headroom within ±{TARGETS['headroom_error']} stops, shadow span within "
         f"±{TARGETS['shadow_error']} stops. Mean ± standard deviation over seeds."
     )

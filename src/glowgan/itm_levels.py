@@ -71,6 +71,12 @@ class ClipLevels:
         keep = (shares >= MIN_CLIPPED_SHARE) & np.isfinite(levels)
         return cls(shares[keep], levels[keep])
 
+    @classmethod
+    def of_scenes(cls, hdr: np.ndarray) -> ClipLevels:
+        """:meth:`of_images` of scenes [N, H, W, 3] exposed as photographed (1 = the clip level), such as
+        the ``hdr`` of :func:`glowgan.evaluation.held_out_photos`."""
+        return cls.of_images(torch.from_numpy(np.ascontiguousarray(hdr, dtype=np.float32)).permute(0, 3, 1, 2))
+
     def small_share_level(self) -> float | None:
         """The mean level of the images clipping less than SMALL_SHARE (suns): the one that bounds a fill,
         since a small clipped region hides the brightest radiance. None without any."""

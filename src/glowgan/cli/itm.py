@@ -372,10 +372,10 @@ def _stale_outputs(paths: dict, kept: set) -> list:
     names = previous.get("samples", {}).get("files", []) if isinstance(previous, dict) else []
     if not isinstance(names, list) or not names:
         return []
-    stem = re.escape(paths["hdr"].with_suffix("").name)
+    stem = paths["hdr"].with_suffix("").name
     suffixes = "|".join(re.escape(suffix) for suffix in HDR_SUFFIXES)
-    sample = re.compile(rf"{stem}\.sample-[0-9]+({suffixes})", re.IGNORECASE)
-    spreads = [paths["hdr"].with_suffix("").name + f".spread{suffix}" for suffix in (*HDR_SUFFIXES, ".png")]
+    sample = re.compile(rf"{re.escape(stem)}\.sample-[0-9]+({suffixes})", re.IGNORECASE)
+    spreads = [f"{stem}.spread{suffix}" for suffix in (*HDR_SUFFIXES, ".png")]
     names = [name for name in names if isinstance(name, str) and sample.fullmatch(name)] + spreads
     folder, kept = paths["json"].parent, {path.resolve() for path in kept}
     return [folder / name for name in names if (folder / name).resolve() not in kept]
