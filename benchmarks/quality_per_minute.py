@@ -75,6 +75,10 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     # the same plus a head on each photo's brightest pixels (glowgan.models.highlights)
     "projected-eqlr+resnet-8bit+highlights": (*PROJECTED_EQUAL_LR, *BRANCH_8BIT, "model.highlight_head=true"),
     "resnet-8bit+highlights": ("camera.quantize_bits=8", "model.highlight_head=true"),
+    # the head also on each photo's darkest pixels: the shadows drifted 2.4 stops too deep by 120 kimg
+    "projected-eqlr+resnet-8bit+highlights+shadows": (
+        *PROJECTED_EQUAL_LR, *BRANCH_8BIT, "model.highlight_head=true", "model.shadow_statistics=true"
+    ),
 }
 DEFAULT_CANDIDATES = "resnet,projected,projected-8bit"
 # Targets of issue 11 (after 30 CPU-minutes, mean over seeds).

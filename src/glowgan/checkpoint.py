@@ -185,6 +185,7 @@ def build_discriminator(config: Config) -> Discriminator | ProjectedDiscriminato
             mbstd_group=model.mbstd_group,
             circular=model.circular,
             highlight_head=model.highlight_head,
+            shadow_statistics=model.shadow_statistics,
         )
     return Discriminator(
         resolution=model.resolution,
@@ -193,6 +194,7 @@ def build_discriminator(config: Config) -> Discriminator | ProjectedDiscriminato
         mbstd_group=model.mbstd_group,
         circular=model.circular,
         highlight_head=model.highlight_head,
+        shadow_statistics=model.shadow_statistics,
     )
 
 

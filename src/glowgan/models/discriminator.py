@@ -105,7 +105,8 @@ class Discriminator(nn.Module):
     fromRGB (1x1) at full resolution, residual blocks halving the resolution down to the base
     level (shorter side 4, e.g. 4x8 for 2:1), then the epilogue: minibatch std, 3x3 conv, fully
     connected layer, linear output. ``highlight_head`` adds the logit of a
-    :class:`~glowgan.models.highlights.HighlightHead` (each photo's brightest pixels).
+    :class:`~glowgan.models.highlights.HighlightHead` (each photo's brightest pixels;
+    with ``shadow_statistics`` its darkest too).
     """
 
     def __init__(
@@ -117,6 +118,7 @@ class Discriminator(nn.Module):
         mbstd_group: int = 4,
         circular: bool = False,
         highlight_head: bool = False,
+        shadow_statistics: bool = False,
     ) -> None:
         super().__init__()
         self.img_resolution = tuple(int(s) for s in resolution)
@@ -148,7 +150,7 @@ class Discriminator(nn.Module):
             chans[-1] * base_h * base_w, chans[-1], activation="lrelu", input_gain=LRELU_GAIN
         )
         self.out = EqualLinear(chans[-1], 1)
-        self.highlights = HighlightHead(self.img_resolution) if highlight_head else None
+        self.highlights = HighlightHead(self.img_resolution, shadows=shadow_statistics) if highlight_head else None
 
     def forward(self, ldr: torch.Tensor, photo: torch.Tensor | None = None) -> torch.Tensor:
         """ldr [N, 3, H, W] in [0, 1] -> logits [N, 1]; ``photo``: the same photos before augmentation, for

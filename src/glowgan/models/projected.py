@@ -19,7 +19,8 @@ normalisation, as the Projected GAN discriminators do.
 ImageNet features keep little of the pixel statistics that GlowGAN learns from (how often and how
 widely highlights clip), so ``branch="resnet"`` adds the logits of a from-scratch residual
 discriminator (glowgan.models.discriminator) on the same input: a highlight-sensitive branch, and
-``highlight_head`` the logit of a head on each photo's brightest pixels (glowgan.models.highlights).
+``highlight_head`` the logit of a head on each photo's brightest pixels (glowgan.models.highlights;
+with ``shadow_statistics`` its darkest pixels too).
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ class ProjectedDiscriminator(nn.Module):
         mbstd_group: int = 4,
         circular: bool = False,
         highlight_head: bool = False,
+        shadow_statistics: bool = False,
     ) -> None:
         super().__init__()
         if branch not in BRANCHES:
@@ -150,7 +152,7 @@ class ProjectedDiscriminator(nn.Module):
             if branch == "resnet"
             else None
         )
-        self.highlights = HighlightHead(self.img_resolution) if highlight_head else None
+        self.highlights = HighlightHead(self.img_resolution, shadows=shadow_statistics) if highlight_head else None
 
     def mixed_features(self, ldr: torch.Tensor) -> list[torch.Tensor]:
         """CCM + CSM features, finest first: [N, 32, H'/4, W'/4], ..., [N, 256, H'/32, W'/32]."""
