@@ -50,10 +50,9 @@ def quantile_ranks(pixels: int) -> list[int]:
 
 
 def shadow_ranks(pixels: int) -> list[int]:
-    """Sorted-order indices (ascending) of the darkest channel's quantiles ``2**-j``: the darkest pixel,
-    the darkest 2, 4, ... pixels' edge, up to the median."""
-    levels = int(math.log2(pixels))
-    return [int(pixels * 2.0**-j) for j in range(levels, 0, -1)]
+    """Sorted-order indices (ascending) of the darkest channel's quantiles ``2**-j``, the mirror of the
+    brightest channel's top levels: the darkest pixel, the 2nd, the 4th, ... darkest, up to the median."""
+    return [int(pixels * 2.0**-j) - 1 for j in range(int(math.log2(pixels)), 0, -1)]
 
 
 class HighlightHead(nn.Module):
