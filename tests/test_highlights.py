@@ -9,7 +9,7 @@ from glowgan.checkpoint import build_discriminator
 from glowgan.config import load_config
 from glowgan.distributed import Distributed
 from glowgan.models.efficientnet import efficientnet_available
-from glowgan.models.highlights import HighlightHead, quantile_ranks
+from glowgan.models.highlights import HighlightHead, quantile_ranks, shadow_ranks
 from glowgan.train import d_step, new_state
 from tiny import TINY_TRAIN
 
@@ -20,6 +20,13 @@ def test_quantile_ranks_run_from_the_darker_pixels_to_the_brightest():
     assert ranks[0] == 204 and ranks[2] == 1024  # the 10th percentile, the median
     assert ranks[-1] == 32 * 64 - 1, "the brightest pixel"
     assert len(quantile_ranks(256 * 512)) == len(ranks) + 6  # one more level per doubling of the pixels
+
+
+def test_shadow_ranks_mirror_the_top_levels():
+    pixels = 32 * 64
+    top = quantile_ranks(pixels)[-11:]  # the median ... the brightest pixel
+    assert shadow_ranks(pixels) == [pixels - 1 - rank for rank in reversed(top)]
+    assert shadow_ranks(pixels)[0] == 0, "the darkest pixel"
 
 
 def dark_sky(n: int, sun: float, generator: torch.Generator) -> torch.Tensor:
@@ -60,6 +67,54 @@ def test_a_trained_head_tells_a_clipped_sun_from_a_grey_one_and_pushes_the_grey_
     sun = fake.detach() == 0.6
     assert (fake.grad[sun] > 0).all(), "G's gradient brightens the fake's sun"
     assert fake.grad[sun].abs().mean() > 10 * fake.grad[~sun].abs().mean()
+
+
+def grey_sky(n: int, shadow: float, generator: torch.Generator) -> torch.Tensor:
+    """[n, 3, 16, 32] mid-grey skies (0.3-0.6) whose two darkest pixels have the value ``shadow``."""
+    ldr = 0.3 + 0.3 * torch.rand(n, 3, 16, 32, generator=generator)
+    for _ in range(2):
+        rows = torch.randint(0, 16, (n,), generator=generator)
+        cols = torch.randint(0, 32, (n,), generator=generator)
+        ldr[torch.arange(n), :, rows, cols] = shadow
+    return ldr
+
+
+def test_only_a_head_with_shadow_statistics_sees_the_darkest_pixel():
+    ldr = grey_sky(4, 0.1, torch.Generator().manual_seed(0))
+    blacker = ldr.clone()
+    blacker[blacker == 0.1] = 0.0
+    torch.manual_seed(0)
+    plain, with_shadows = HighlightHead((16, 32)), HighlightHead((16, 32), shadows=True)
+    torch.testing.assert_close(plain(blacker), plain(ldr))
+    assert not torch.allclose(with_shadows(blacker), with_shadows(ldr))
+
+
+def test_a_trained_shadow_head_tells_black_pixels_from_dark_ones_and_lifts_the_black_ones():
+    torch.manual_seed(0)
+    rng = torch.Generator().manual_seed(1)
+    head = HighlightHead((16, 32), shadows=True)
+    optimizer = torch.optim.Adam(head.parameters(), lr=0.002, betas=(0.0, 0.99))
+    for _ in range(150):
+        real, fake = grey_sky(16, 0.1, rng), grey_sky(16, 0.0, rng)  # the fake's shadows are crushed black
+        loss = torch.nn.functional.softplus(-head(real)).mean() + torch.nn.functional.softplus(head(fake)).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    real, fake = grey_sky(64, 0.1, rng), grey_sky(64, 0.0, rng)
+    with torch.no_grad():
+        assert (head(real) > head(fake).max()).all(), "every real scores above every fake"
+    fake.requires_grad_(True)
+    head(fake).sum().backward()
+    black = fake.detach() == 0.0
+    assert (fake.grad[black] > 0).all(), "G's gradient lifts the black pixels"
+    assert fake.grad[black].abs().mean() > 10 * fake.grad[~black].abs().mean()
+
+
+def test_shadow_statistics_need_the_highlight_head():
+    with pytest.raises(ValueError, match="highlight_head"):
+        load_config(preset="cpu-32x64", overrides=["model.highlight_head=false", "model.shadow_statistics=true"])
+    config = load_config(preset="cpu-32x64", overrides=["model.shadow_statistics=true"])
+    assert len(build_discriminator(config).highlights.dark_ranks) == 11
 
 
 @pytest.mark.parametrize(
