@@ -49,7 +49,7 @@ def test_end_to_end_train_checkpoint_and_sample(ldr_folder, tmp_path):
     lines = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
     assert [line["step"] for line in lines] == [2, 4]
     for key in ("loss_G", "loss_D", "r1", "saturated_fake", "saturated_real", "unclipped_fake", "unclipped_real",
-                "images_per_s"):
+                "black_fake", "black_real", "images_per_s"):
         assert np.isfinite(lines[-1][key]), key
     payload = load_checkpoint(run / CHECKPOINT_NAME)
     assert payload["progress"]["images"] == 16

@@ -70,6 +70,7 @@ from glowgan.train_log import (
 log = logging.getLogger(__name__)
 
 SATURATED_LDR = 0.99  # an LDR value at or above this counts as clipped white
+BLACK_LDR = 0.5 / 255  # a pixel whose channels all lie below this is black (an 8-bit zero)
 RNG_NAMES = ("latent", "camera", "noise", "augment")
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -382,6 +383,9 @@ def d_step(state: TrainState, real_ldr: torch.Tensor, dist_info: Distributed) ->
             # share of photos without a single clipped pixel: where a sun's headroom shows (models.highlights)
             unclipped_fake=(fake_ldr.flatten(1).amax(1) < SATURATED_LDR).float().mean(),
             unclipped_real=(real.flatten(1).amax(1) < SATURATED_LDR).float().mean(),
+            # share of photos with a black pixel: where too deep shadows show (models.highlights, shadows)
+            black_fake=(fake_ldr.amax(1).flatten(1).amin(1) < BLACK_LDR).float().mean(),
+            black_real=(real.amax(1).flatten(1).amin(1) < BLACK_LDR).float().mean(),
         )
         if regularise:
             penalty = losses.r1_penalty(real_logits, real)  # the micro-batch's mean
