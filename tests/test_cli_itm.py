@@ -89,6 +89,49 @@ def test_a_list_and_several_files_with_a_failure_that_does_not_stop_the_batch(ch
     assert (two / "p0.exr").is_file() and (two / "p1.exr").is_file() and (two / "summary.json").is_file()
 
 
+def test_photos_inverted_side_by_side_match_those_inverted_one_at_a_time(checkpoint, tmp_path, capsys):
+    photos = _photos(tmp_path / "photos", 3)
+    runs = {}
+    for batch in (1, 2):
+        out = tmp_path / f"batch{batch}"
+        assert main(["itm", str(photos), "--ckpt", str(checkpoint), "--out", str(out), *QUICK, "--batch", str(batch)]) == 0
+        assert json.loads((out / "summary.json").read_text())["batch"] == batch
+        runs[batch] = out
+    assert "3 photos inverted" in capsys.readouterr().out
+    for name, batch_size in (("p0", 2), ("p1", 2), ("p2", 1)):  # p2 is the second batch's only photo
+        assert json.loads((runs[2] / f"{name}.json").read_text())["batch_size"] == batch_size
+        assert json.loads((runs[1] / f"{name}.json").read_text())["batch_size"] == 1
+        np.testing.assert_allclose(hdrio.read_hdr(runs[2] / f"{name}.exr"), hdrio.read_hdr(runs[1] / f"{name}.exr"), rtol=1e-3)
+
+
+def test_a_photo_that_fails_in_a_batch_is_retried_alone_and_does_not_take_the_others_with_it(
+    checkpoint, tmp_path, capsys, monkeypatch
+):
+    photos = _photos(tmp_path / "photos", 2)
+    hdrio.write_ldr(photos / "p1.png", np.ones((16, 24, 3), np.float32))  # this one fails
+    import glowgan.itm_samples
+
+    real = glowgan.itm_samples.invert_samples_of
+    calls = []
+
+    def failing_on_white(generator, config, photos_ldr, **kwargs):
+        calls.append(len(photos_ldr))
+        if any(photo.min() == 1.0 for photo in photos_ldr):
+            raise ValueError("a white photo")
+        return real(generator, config, photos_ldr, **kwargs)
+
+    monkeypatch.setattr(glowgan.itm_samples, "invert_samples_of", failing_on_white)
+    out = tmp_path / "out"
+    assert main(["itm", str(photos), "--ckpt", str(checkpoint), "--out", str(out), *QUICK]) == 1
+    assert calls == [2, 1, 1]  # the batch, then each photo alone
+    captured = capsys.readouterr()
+    assert "1 photos inverted, 0 skipped (done before), 1 failed" in captured.out
+    assert "p1.png: ValueError: a white photo" in captured.err
+    summary = json.loads((out / "summary.json").read_text())
+    assert [photo["input"].rsplit("/", 1)[-1] for photo in summary["photos"]] == ["p0.png"]
+    assert (out / "p0.exr").is_file() and not (out / "p1.exr").exists()
+
+
 def test_batch_errors_are_one_clear_line(checkpoint, tmp_path, capsys):
     photos = _photos(tmp_path / "photos", 1)
     (tmp_path / "other").mkdir()

@@ -2,12 +2,12 @@
 (glowgan.itm_levels, glowgan.invert step 2)."""
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
 import torch
 
-from glowgan import camera as cam
 from glowgan.checkpoint import build_generator
 from glowgan.config import load_config
 from glowgan.invert import InversionOptions, invert_photo
@@ -40,13 +40,23 @@ def test_the_hinge_pushes_a_region_below_the_target_up_and_leaves_a_brighter_one
     mask = torch.zeros(1, 1, 4, 4)
     mask[..., 1:3, 1:3] = 1.0
     exposed = torch.full((1, 3, 4, 4), 2.0, requires_grad=True)  # the region lies 1 stop above the clip
-    loss = clip_level_loss(exposed, mask, 3.0)
-    assert float(loss.detach()) == pytest.approx(4.0)  # (3 - 1)^2
-    loss.backward()
+    loss = clip_level_loss(exposed, mask, torch.tensor([3.0]))
+    assert loss.shape == (1,) and float(loss.detach()) == pytest.approx(4.0)  # (3 - 1)^2
+    loss.sum().backward()
     inside = mask.bool().expand(1, 3, 4, 4)
     assert (exposed.grad[inside] < 0).all() and (exposed.grad[~inside] == 0).all()  # brighter lowers the loss
-    assert float(clip_level_loss(exposed.detach(), mask, 0.5)) == 0.0
-    assert float(clip_level_loss(exposed.detach(), torch.zeros_like(mask), 3.0)) == 0.0
+    assert float(clip_level_loss(exposed.detach(), mask, torch.tensor([0.5]))) == 0.0
+    assert float(clip_level_loss(exposed.detach(), torch.zeros_like(mask), torch.tensor([3.0]))) == 0.0
+
+
+def test_the_hinge_is_per_image_and_asks_nothing_of_an_image_without_a_target():
+    mask = torch.ones(3, 1, 4, 4)
+    mask[2] = 0.0  # no clipped region
+    exposed = torch.full((3, 3, 4, 4), 2.0, requires_grad=True)
+    loss = clip_level_loss(exposed, mask, torch.tensor([3.0, -math.inf, 3.0]))
+    assert loss.detach().tolist() == [pytest.approx(4.0), 0.0, 0.0]
+    loss.sum().backward()
+    assert (exposed.grad[0] < 0).all() and (exposed.grad[1:] == 0).all() and torch.isfinite(exposed.grad).all()
 
 
 def tiny(extra=()):

@@ -41,14 +41,16 @@ starts :mod:`glowgan.itm_samples`.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch.func import functional_call, vmap
 from tqdm import tqdm
 
 from glowgan import camera as cam
@@ -56,7 +58,7 @@ from glowgan import crf as curves
 from glowgan.config import Config
 from glowgan.itm_defaults import CLIP_LEVEL_WEIGHT, FILL_COLOURS, LATENT_LR, LATENT_STEPS, TUNE_STEPS
 from glowgan.itm_levels import ClipLevels, clip_level_loss
-from glowgan.itm_losses import ImageLoss
+from glowgan.itm_losses import ImageLoss, perceptual_network
 from glowgan.itm_photo import blend, downsample, fit_photo, photo_tensor, photo_wraps, saturation_mask
 from glowgan.models.generator import Generator
 
@@ -173,6 +175,7 @@ class InversionResult:
     wrap: bool = False  # the photo's left and right edges were treated as neighbours
     # the level (stops above the clip) asked of the clipped region (glowgan.itm_levels); None: not asked
     clip_target_stops: float | None = None
+    batch_size: int = 1  # photos inverted side by side with it (glowgan.invert.invert_photos); seconds are its share
 
 
 def check_generator(generator: Generator, config: Config) -> None:
@@ -296,90 +299,186 @@ def invert_photo(
     :func:`glowgan.itm_losses.perceptual_network`, loaded once for many photos (otherwise it is loaded
     here when ``options.perceptual`` needs it). ``clip_levels``: the generator's
     :class:`glowgan.itm_levels.ClipLevels`, measured once for many photos (otherwise measured here when
-    ``options.clip_level_weight`` asks for them).
+    ``options.clip_level_weight`` asks for them). Several photos at once: :func:`invert_photos`.
+    """
+    return invert_photos(
+        generator,
+        config,
+        [photo_ldr],
+        options=options,
+        initial=[initial],
+        perceptual=perceptual,
+        clip_levels=clip_levels,
+        progress=progress,
+    )[0]
+
+
+@dataclass
+class _Target:
+    """Step 1 of one photo: the photo, its target on the generator's grid and what it asks of steps 2-3."""
+
+    photo: torch.Tensor  # [1, 3, H, W] ldr, the photo as used (cropped with fit="crop")
+    crop: dict[str, int] | None
+    target_ldr: torch.Tensor  # [1, 3, h, w]
+    wrap: bool
+    initial: InitialGuess | None
+    clip_target: float | None  # stops above the clip that the clipped region is asked for, or None
+    seed: int
+
+
+def invert_photos(
+    generator: Generator,
+    config: Config,
+    photos_ldr: Sequence[np.ndarray],
+    *,
+    options: InversionOptions = InversionOptions(),
+    initial: InitialGuess | Callable[[torch.Tensor], InitialGuess] | Sequence | None = None,
+    seeds: Sequence[int] | None = None,
+    perceptual: torch.nn.Module | None = None,
+    clip_levels: ClipLevels | None = None,
+    progress: bool = True,
+) -> list[InversionResult]:
+    """:func:`invert_photo` for several photos at once, one result each, in order.
+
+    The photos' optimisations run side by side as one batch: each has its own latent, camera, tuned
+    generator weights (pivotal tuning through ``torch.func.vmap``) and random stream, and its losses are
+    summed, so each photo's result is the one :func:`invert_photo` gives it alone, up to float rounding,
+    in less time per photo (a step at a batch of one is bound by per-operation overhead). Photos of any
+    sizes mix; those whose edges wrap and those whose do not run as two batches. ``initial``: one start
+    for all photos, or one per photo. ``seeds``: each photo's ``options.seed`` (default: that seed for
+    all; e.g. several inversions of one photo, :mod:`glowgan.itm_samples`). ``seconds`` in each result
+    are its share of the batch's.
     """
     check_generator(generator, config)
+    count = len(photos_ldr)
+    initials = list(initial) if isinstance(initial, (list, tuple)) else [initial] * count
+    seeds = [options.seed] * count if seeds is None else [int(seed) for seed in seeds]
+    if len(initials) != count or len(seeds) != count:
+        raise ValueError(f"{count} photos need {count} initial guesses and seeds, got {len(initials)} and {len(seeds)}")
+    if count == 0:
+        return []
     device = generator.mapping.w_avg.device
-    seconds: dict[str, float] = {}
-    rng = torch.Generator(device="cpu").manual_seed(options.seed)
-
-    # 1. Target: the photo on the generator's grid; saturation is judged at full resolution later.
     started = time.perf_counter()
-    photo = photo_tensor(photo_ldr).to(device)  # [1, 3, H, W] ldr
-    photo, crop = fit_photo(photo, generator.img_resolution, options.fit)
-    target_ldr = downsample(photo, generator.img_resolution)  # [1, 3, h, w]
+    targets = []
+    for photo_ldr, guess, seed in zip(photos_ldr, initials, seeds):
+        # 1. Target: the photo on the generator's grid; saturation is judged at full resolution later.
+        photo = photo_tensor(photo_ldr).to(device)  # [1, 3, H, W] ldr
+        photo, crop = fit_photo(photo, generator.img_resolution, options.fit)
+        target_ldr = downsample(photo, generator.img_resolution)  # [1, 3, h, w]
+        # on the photo itself: resampling to the generator's grid leaves clipped pixels a rounding below 1
+        clipped_share = float((photo.amax(dim=1) >= 1).float().mean())
+        clip_target = None
+        if options.clip_level_weight > 0 and clipped_share > 0:
+            clip_levels = clip_levels if clip_levels is not None else ClipLevels.measure(generator, config)
+            clip_target = clip_levels.target(clipped_share)
+        wrap = photo_wraps(photo, config, options.wrap)
+        guess = guess(target_ldr) if callable(guess) else guess
+        targets.append(_Target(photo, crop, target_ldr, wrap, guess, clip_target, seed))
+    step1 = (time.perf_counter() - started) / count
+    if perceptual is None:
+        perceptual = perceptual_network(options.perceptual, generator)
+    results: list[InversionResult | None] = [None] * count
+    for wrap in (True, False):
+        members = [index for index, target in enumerate(targets) if target.wrap == wrap]
+        if members:
+            found = _invert_batch(generator, config, [targets[i] for i in members], options, perceptual, progress)
+            for index, result in zip(members, found):
+                result.seconds["latent"] += step1
+                results[index] = result
+    return results
+
+
+def _invert_batch(
+    generator: Generator,
+    config: Config,
+    targets: list[_Target],
+    options: InversionOptions,
+    perceptual: torch.nn.Module | None,
+    progress: bool,
+) -> list[InversionResult]:
+    """Steps 2-4 for photos that share whether their edges wrap."""
+    count = len(targets)
+    started = time.perf_counter()
+    target_ldr = torch.cat([target.target_ldr for target in targets])  # [n, 3, h, w]
     loss_fn = ImageLoss(options.perceptual, options.pixel_weight, target_ldr, network=perceptual)
-    if callable(initial):
-        initial = initial(target_ldr)
-    wrap = photo_wraps(photo, config, options.wrap)
-    clip_target = None  # stops above the clip that the clipped region is asked for (glowgan.itm_levels), or None
-    # on the photo itself: resampling to the generator's grid leaves clipped pixels a rounding below 1
-    clipped_share = float((photo.amax(dim=1) >= 1).float().mean())
-    if options.clip_level_weight > 0 and clipped_share > 0:
-        clip_levels = clip_levels if clip_levels is not None else ClipLevels.measure(generator, config)
-        clip_target = clip_levels.target(clipped_share)
     # 2. Latent and camera.
     tuned = copy.deepcopy(generator).eval().requires_grad_(False)
     reference = generator  # what the locality regulariser keeps the tuned generator close to
-    if config.model.circular and not wrap:
+    if config.model.circular and not targets[0].wrap:
         tuned, reference = _without_wrap(tuned), _without_wrap(copy.deepcopy(generator).eval().requires_grad_(False))
-    spread = w_spread(tuned, generator_seed=options.seed)
+    spread_of = {seed: w_spread(tuned, generator_seed=seed) for seed in {target.seed for target in targets}}
+    spreads = torch.tensor([spread_of[target.seed] for target in targets], device=target_ldr.device)
+    clip_targets = torch.tensor(
+        [-math.inf if target.clip_target is None else target.clip_target for target in targets], device=target_ldr.device
+    )
     mixture = config.camera.prior.mixture
     families = [options.crf] if options.crf is not None or len(mixture) == 1 else [name for name, _ in mixture]
     fits = []
-    for family in families:  # with a mixture prior, each of its families; the best fit is kept
-        fit_rng = rng if len(families) == 1 else torch.Generator(device="cpu").manual_seed(options.seed)
-        fit = _fit_latent_and_camera(
+    for family in families:  # with a mixture prior, each of its families; each photo keeps its best fit
+        rngs = [torch.Generator(device="cpu").manual_seed(target.seed) for target in targets]
+        ws, camera_fit, losses = _fit_latent_and_camera(
             tuned,
             config,
             family=family,
             target_ldr=target_ldr,
             loss_fn=loss_fn,
             options=options,
-            initial=initial,
-            spread=spread,
-            rng=fit_rng,
-            clip_target=clip_target,
+            initials=[target.initial for target in targets],
+            spreads=spreads,
+            rngs=rngs,
+            clip_targets=clip_targets,
             progress=progress,
         )
-        fits.append((*fit, fit_rng))
-    ws_pivot, camera_fit, latent_losses, rng = min(fits, key=lambda fit: final_loss(fit[2]))
-    seconds["latent"] = time.perf_counter() - started
+        fits.append((ws, camera_fit.params().detach(), losses, rngs))
+    best = [min(range(len(fits)), key=lambda f: final_loss(fits[f][2][i])) for i in range(count)]
+    ws_pivot = torch.cat([fits[f][0][i : i + 1] for i, f in enumerate(best)])  # [n, num_ws, w_dim]
+    params = cam.CameraParams.cat([fits[f][1][i] for i, f in enumerate(best)])
+    latent_losses = [fits[f][2][i] for i, f in enumerate(best)]
+    rngs = [fits[f][3][i] for i, f in enumerate(best)]
+    latent_seconds = time.perf_counter() - started
     # 3. Pivotal tuning.
     started = time.perf_counter()
-    tune_losses = _pivotal_tuning(
-        tuned,
+    tune_losses, weights = _pivotal_tuning(
+        tuned.synthesis,
         reference,
         ws_pivot=ws_pivot,
-        params=camera_fit.params().detach(),
+        params=params,
         target_ldr=target_ldr,
         loss_fn=loss_fn,
         options=options,
-        spread=spread,
-        rng=rng,
+        spreads=spreads,
+        rngs=rngs,
         progress=progress,
     )
-    seconds["tune"] = time.perf_counter() - started
-    # 4. Blend at the photo's resolution.
-    started = time.perf_counter()
     with torch.no_grad():
-        params = camera_fit.params().detach()
-        generator_hdr = tuned.synthesis(ws_pivot, noise_mode="const").float() * cam.exposure_gain(params, target_ldr)
-        hdr, mask = blend(photo, generator_hdr, params, circular=wrap, fill=options.fill)
-    seconds["blend"] = time.perf_counter() - started
-    return InversionResult(
-        hdr=hdr[0].permute(1, 2, 0).cpu().numpy(),
-        mask=mask[0, 0].cpu().numpy(),
-        generator_hdr=generator_hdr[0].permute(1, 2, 0).cpu().numpy(),
-        camera=camera_fit.camera(),
-        perceptual=loss_fn.name,
-        latent_losses=latent_losses,
-        tune_losses=tune_losses,
-        seconds=seconds,
-        crop=crop,
-        wrap=wrap,
-        clip_target_stops=clip_target,
-    )
+        generator_hdr = tuned_synthesis(tuned.synthesis, weights)(ws_pivot[:, None])[:, 0].float()  # [n, 3, h, w]
+    tune_seconds = time.perf_counter() - started
+    # 4. Blend at each photo's resolution.
+    results = []
+    for index, target in enumerate(targets):
+        started = time.perf_counter()
+        with torch.no_grad():
+            camera = params[index]
+            exposed = generator_hdr[index : index + 1] * cam.exposure_gain(camera, target.target_ldr)
+            hdr, mask = blend(target.photo, exposed, camera, circular=target.wrap, fill=options.fill)
+        seconds = {"latent": latent_seconds / count, "tune": tune_seconds / count, "blend": time.perf_counter() - started}
+        results.append(
+            InversionResult(
+                hdr=hdr[0].permute(1, 2, 0).cpu().numpy(),
+                mask=mask[0, 0].cpu().numpy(),
+                generator_hdr=exposed[0].permute(1, 2, 0).cpu().numpy(),
+                camera=camera.to("cpu"),
+                perceptual=loss_fn.name,
+                latent_losses=latent_losses[index],
+                tune_losses=tune_losses[index],
+                seconds=seconds,
+                crop=target.crop,
+                wrap=target.wrap,
+                clip_target_stops=target.clip_target,
+                batch_size=count,
+            )
+        )
+    return results
 
 
 def final_loss(losses: list[float]) -> float:
@@ -392,18 +491,61 @@ def _fit_latent_and_camera(
     config: Config,
     *,
     family: str | None,
-    target_ldr: torch.Tensor,
+    target_ldr: torch.Tensor,  # [n, 3, h, w]
     loss_fn: ImageLoss,
     options: InversionOptions,
-    initial: InitialGuess | None,
-    spread: float,
-    rng: torch.Generator,
-    clip_target: float | None,
+    initials: list[InitialGuess | None],
+    spreads: torch.Tensor,  # [n]
+    rngs: list[torch.Generator],
+    clip_targets: torch.Tensor,  # [n], -inf where none is asked
     progress: bool,
-) -> tuple[torch.Tensor, _CameraFit, list[float]]:
-    """Step 2: optimise w (or W+) and the camera with a curve of ``family`` (None: the prior's most
-    probable); returns the pivot ws [1, num_ws, w_dim], the camera fit and the image losses."""
+) -> tuple[torch.Tensor, _CameraFit, list[list[float]]]:
+    """Step 2 for n photos side by side: optimise each one's w (or W+) and camera with a curve of
+    ``family`` (None: the prior's most probable); returns the pivots ws [n, num_ws, w_dim], the camera
+    fit (n cameras) and each photo's image losses."""
+    starts = [_start(generator, config, family, target_ldr[i : i + 1], initial, options) for i, initial in enumerate(initials)]
+    w = torch.nn.Parameter(torch.stack([w_start for w_start, _ in starts]))  # [n, layers, w_dim]
     prior = config.camera.prior.component(family)  # the family fitted, with its prior
+    camera_fit = _CameraFit(prior, cam.CameraParams.cat([camera for _, camera in starts]), options.estimate_crf)
+    camera_fit = camera_fit.to(target_ldr.device)
+    optimizer = torch.optim.Adam([w, *(p for p in camera_fit.parameters() if p.requires_grad)], lr=options.latent_lr)
+    clipped = saturation_mask(target_ldr)
+    asks_level = bool(torch.isfinite(clip_targets).any())
+    losses: list[list[float]] = [[] for _ in rngs]
+    for step in tqdm(range(options.latent_steps), desc="latent", unit="step", disable=not progress, leave=False):
+        t = step / max(options.latent_steps, 1)
+        for group in optimizer.param_groups:
+            group["lr"] = ramped_lr(options.latent_lr, t)
+        noise_scale = spreads * LATENT_NOISE_START * max(0.0, 1.0 - t / LATENT_NOISE_END) ** 2
+        noise = torch.cat([torch.randn((1, *w.shape[1:]), generator=rng) for rng in rngs]).to(w.device)
+        ws = (w + noise * noise_scale[:, None, None]).expand(-1, generator.num_ws, -1)
+        hdr = generator.synthesis(ws, noise_mode="const").float()
+        params = camera_fit.params()
+        image_losses = loss_fn(cam.render(hdr, params))  # [n]
+        # each photo's loss depends on its own latent and camera alone: the sum gives each its own gradient
+        loss = image_losses.sum() + options.crf_prior_weight * camera_fit.log_prior()
+        if asks_level:
+            exposed = hdr * cam.exposure_gain(params, hdr)
+            loss = loss + options.clip_level_weight * clip_level_loss(exposed, clipped, clip_targets).sum()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        camera_fit.clamp_()
+        for photo_losses, value in zip(losses, image_losses.detach().tolist()):
+            photo_losses.append(value)
+    return w.detach().expand(-1, generator.num_ws, -1).clone(), camera_fit, losses
+
+
+def _start(
+    generator: Generator,
+    config: Config,
+    family: str | None,
+    target_ldr: torch.Tensor,  # [1, 3, h, w]
+    initial: InitialGuess | None,
+    options: InversionOptions,
+) -> tuple[torch.Tensor, cam.CameraParams]:
+    """Where step 2 starts for one photo: w [layers, w_dim] and one camera of ``family``."""
+    prior = config.camera.prior.component(family)
     start = prior.mean(1, device=target_ldr.device)
     if prior.crf == "pca" and config.camera.prior.component().crf != "pca":
         # the data-driven family starts from (and is kept near) the curve the model was trained with
@@ -427,80 +569,77 @@ def _fit_latent_and_camera(
     layers = generator.num_ws if options.latent_space == "w+" else 1
     if w_start.shape[0] not in (1, layers):
         w_start = w_start.mean(dim=0, keepdim=True)
-    w = torch.nn.Parameter(w_start.expand(layers, -1).clone()[None])  # [1, layers, w_dim]
-    camera_fit = _CameraFit(prior, start, options.estimate_crf).to(target_ldr.device)
-    optimizer = torch.optim.Adam([w, *(p for p in camera_fit.parameters() if p.requires_grad)], lr=options.latent_lr)
-    clipped = saturation_mask(target_ldr)
-    losses: list[float] = []
-    for step in tqdm(range(options.latent_steps), desc="latent", unit="step", disable=not progress, leave=False):
-        t = step / max(options.latent_steps, 1)
-        for group in optimizer.param_groups:
-            group["lr"] = ramped_lr(options.latent_lr, t)
-        noise_scale = spread * LATENT_NOISE_START * max(0.0, 1.0 - t / LATENT_NOISE_END) ** 2
-        noise = torch.randn(w.shape, generator=rng).to(w.device) * noise_scale
-        ws = (w + noise).expand(1, generator.num_ws, -1)
-        hdr = generator.synthesis(ws, noise_mode="const").float()
-        params = camera_fit.params()
-        image_loss = loss_fn(cam.render(hdr, params))
-        loss = image_loss + options.crf_prior_weight * camera_fit.log_prior()
-        if clip_target is not None:
-            exposed = hdr * cam.exposure_gain(params, hdr)
-            loss = loss + options.clip_level_weight * clip_level_loss(exposed, clipped, clip_target)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        camera_fit.clamp_()
-        losses.append(float(image_loss.detach()))
-    return w.detach().expand(1, generator.num_ws, -1).clone(), camera_fit, losses
+    return w_start.expand(layers, -1).clone(), start
 
 
 def _pivotal_tuning(
-    tuned: Generator,
+    synthesis: torch.nn.Module,
     original: Generator,
     *,
-    ws_pivot: torch.Tensor,  # [1, num_ws, w_dim]
-    params: cam.CameraParams,
-    target_ldr: torch.Tensor,
+    ws_pivot: torch.Tensor,  # [n, num_ws, w_dim]
+    params: cam.CameraParams,  # n cameras
+    target_ldr: torch.Tensor,  # [n, 3, h, w]
     loss_fn: ImageLoss,
     options: InversionOptions,
-    spread: float,
-    rng: torch.Generator,
+    spreads: torch.Tensor,  # [n]
+    rngs: list[torch.Generator],
     progress: bool,
-) -> list[float]:
-    """Step 3: fine-tune ``tuned.synthesis`` in place so the pivot reproduces the photo (PTI).
+) -> tuple[list[list[float]], dict[str, torch.Tensor]]:
+    """Step 3: fine-tune a copy of ``synthesis``'s weights per photo so that its pivot reproduces it
+    (PTI); returns each photo's image losses and the tuned weights, stacked [n, ...] (run them with
+    :func:`tuned_synthesis`).
 
-    With the locality regulariser, each step passes the pivot and that step's regulariser latent through
-    the tuned generator as one batch of two, and the original generator's reference images are made
-    ahead, LOCALITY_CHUNK steps at a time, in one batched pass (at a batch of one a step is bound by
-    per-operation overhead, so both save most of a pass).
+    The n weight sets run through ``torch.func.vmap`` in one pass; Adam, elementwise, updates each as
+    it would alone. With the locality regulariser, each step passes the pivot and that step's
+    regulariser latent through each tuned generator as one batch of two, and the original generator's
+    reference images are made ahead, LOCALITY_CHUNK steps at a time, in one batched pass (at a batch of
+    one a step is bound by per-operation overhead, so both save most of a pass).
     """
+    count = ws_pivot.shape[0]
+    weights = {
+        name: p.detach().expand(count, *p.shape).clone() for name, p in synthesis.named_parameters() if p.is_floating_point()
+    }
+    losses: list[list[float]] = [[] for _ in range(count)]
     if options.tune_steps == 0:
-        return []
-    weights = [p for p in tuned.synthesis.parameters() if p.is_floating_point()]
-    for p in weights:
+        return losses, weights
+    for p in weights.values():
         p.requires_grad_(True)
-    optimizer = torch.optim.Adam(weights, lr=options.tune_lr)
+    optimizer = torch.optim.Adam(list(weights.values()), lr=options.tune_lr)
+    synthesise = tuned_synthesis(synthesis, weights)
     targets = None
     if options.locality_weight > 0:
-        targets = _locality_targets(original, ws_pivot, spread, options, rng, steps=options.tune_steps)
-    losses: list[float] = []
+        streams = [
+            _locality_targets(original, ws_pivot[i : i + 1], float(spreads[i]), options, rng, steps=options.tune_steps)
+            for i, rng in enumerate(rngs)
+        ]
+        targets = zip(*streams)
     for _ in tqdm(range(options.tune_steps), desc="tuning", unit="step", disable=not progress, leave=False):
         if targets is None:
-            hdr = tuned.synthesis(ws_pivot, noise_mode="const").float()
+            hdr = synthesise(ws_pivot[:, None]).float()
         else:
-            ws_r, reference_log2 = next(targets)
-            hdr = tuned.synthesis(torch.cat([ws_pivot, ws_r]), noise_mode="const").float()
-        image_loss = loss_fn(cam.render(hdr[:1], params))
-        loss = image_loss
+            ws_r, reference_log2 = (torch.stack(parts) for parts in zip(*next(targets)))  # [n, 1, ...]
+            hdr = synthesise(torch.cat([ws_pivot[:, None], ws_r], dim=1)).float()
+        image_losses = loss_fn(cam.render(hdr[:, 0], params))  # [n]
+        loss = image_losses.sum()
         if targets is not None:
-            tuned_log2 = torch.log2(hdr[1:].clamp_min(LOG_HDR_FLOOR))
-            loss = loss + options.locality_weight * (tuned_log2 - reference_log2).square().mean()
+            tuned_log2 = torch.log2(hdr[:, 1:].clamp_min(LOG_HDR_FLOOR))
+            loss = loss + options.locality_weight * (tuned_log2 - reference_log2).square().flatten(1).mean(dim=1).sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        losses.append(float(image_loss.detach()))
-    tuned.requires_grad_(False)
-    return losses
+        for photo_losses, value in zip(losses, image_losses.detach().tolist()):
+            photo_losses.append(value)
+    return losses, {name: p.detach() for name, p in weights.items()}
+
+
+def tuned_synthesis(synthesis: torch.nn.Module, weights: dict[str, torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``synthesis`` run with n stacked weight sets (:func:`_pivotal_tuning`), each on its own latents:
+    ws [n, b, num_ws, w_dim] -> hdr [n, b, 3, h, w]."""
+
+    def one_photo(photo_weights: dict[str, torch.Tensor], ws: torch.Tensor) -> torch.Tensor:
+        return functional_call(synthesis, photo_weights, (ws,), {"noise_mode": "const"})
+
+    return functools.partial(vmap(one_photo), weights)
 
 
 def _locality_targets(
@@ -512,8 +651,8 @@ def _locality_targets(
     *,
     steps: int,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """PTI's locality regulariser, one target per step: a latent ``w_r`` and the original generator's
-    log2 radiance there (Roich et al. 2022, Eq. 4: ``w_r = w_p + alpha (w_z - w_p) / ||w_z - w_p||``;
+    """PTI's locality regulariser for one photo, one target per step: a latent ``w_r`` and the original
+    generator's log2 radiance there (Roich et al. 2022, Eq. 4: ``w_r = w_p + alpha (w_z - w_p) / ||w_z - w_p||``;
     they compare images, here in log2 radiance). Made LOCALITY_CHUNK at a time, without gradients."""
     for first in range(0, steps, LOCALITY_CHUNK):
         count = min(LOCALITY_CHUNK, steps - first)

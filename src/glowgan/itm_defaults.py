@@ -13,3 +13,5 @@ FAST_LATENT_STEPS = 100
 FAST_TUNE_STEPS = 50
 # How the clipped regions are coloured (glowgan.itm_photo.blend); the first is the default.
 FILL_COLOURS = ("generator", "photo", "surround")
+# Photos of a folder inverted side by side (glowgan.invert.invert_photos); measured in docs/itm/README.md.
+BATCH = 8

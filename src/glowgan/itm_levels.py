@@ -108,11 +108,10 @@ def clipped_statistics(exposed: torch.Tensor) -> tuple[list[float], list[float]]
     return share.tolist(), level.tolist()
 
 
-def clip_level_loss(exposed: torch.Tensor, mask: torch.Tensor, target: float) -> torch.Tensor:
-    """``relu(target - level)^2``: ``level`` the ``mask``-weighted mean log2 of ``exposed`` [1, 3, h, w]
-    (linear, 1 = the clip level) over the photo's clipped region ``mask`` [1, 1, h, w]; 0 without one."""
-    weight = mask.sum() * exposed.shape[1]
-    if float(weight) == 0.0:
-        return exposed.new_zeros(())
-    level = (torch.log2(exposed.clamp_min(LOG_FLOOR)) * mask).sum() / weight
-    return torch.relu(target - level).square()
+def clip_level_loss(exposed: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per image ``relu(target - level)^2`` [N]: ``level`` the ``mask``-weighted mean log2 of ``exposed``
+    [N, 3, h, w] (linear, 1 = the clip level) over the photo's clipped region ``mask`` [N, 1, h, w], for
+    the ``target`` [N] of each (-inf asks for nothing); 0 for an image without a clipped region."""
+    weight = mask.sum(dim=(1, 2, 3)) * exposed.shape[1]
+    level = (torch.log2(exposed.clamp_min(LOG_FLOOR)) * mask).sum(dim=(1, 2, 3)) / weight.clamp_min(1e-12)
+    return torch.relu(target - level).square() * (weight > 0)

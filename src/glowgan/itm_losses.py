@@ -25,9 +25,10 @@ AUTO_LPIPS_MIN_SIZE = 64
 
 
 class ImageLoss(torch.nn.Module):
-    """Distance of LDR images [1, 3, h, w] in [0, 1] to a fixed target: perceptual + ``pixel_weight`` x MSE.
+    """Distance of LDR images [n, 3, h, w] in [0, 1] to fixed targets [n, 3, h, w], per image [n]:
+    perceptual + ``pixel_weight`` x MSE.
 
-    LPIPS features of the target are computed once.
+    LPIPS features of the targets are computed once.
     """
 
     def __init__(self, kind: str, pixel_weight: float, target_ldr: torch.Tensor, *, network: torch.nn.Module | None = None):
@@ -48,11 +49,11 @@ class ImageLoss(torch.nn.Module):
                 self.target_units = self.perceptual.unit_features(target_ldr)
 
     def forward(self, ldr: torch.Tensor) -> torch.Tensor:
-        loss = self.pixel_weight * (ldr - self.target_ldr).square().mean()
+        loss = self.pixel_weight * (ldr - self.target_ldr).square().mean(dim=(1, 2, 3))
         if self.target_units is not None:
-            loss = loss + self.perceptual.distance_to_features(ldr, self.target_units).mean()
+            loss = loss + self.perceptual.distance_to_features(ldr, self.target_units)
         elif self.perceptual is not None:
-            loss = loss + self.perceptual(ldr, self.target_ldr).mean()
+            loss = loss + self.perceptual(ldr, self.target_ldr)
         return loss
 
 

@@ -86,7 +86,8 @@ def result_record(result: InversionResult, *, input_path: str | None, options: I
         "perceptual": result.perceptual,
         "final_latent_loss": result.latent_losses[-1] if result.latent_losses else None,
         "final_tune_loss": result.tune_losses[-1] if result.tune_losses else None,
-        "seconds": result.seconds,
+        "seconds": result.seconds,  # its share of the batch's, when inverted beside others
+        "batch_size": result.batch_size,  # inversions run side by side with it (photos, or samples of this photo)
         "options": asdict(options),
     }
 

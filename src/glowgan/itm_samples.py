@@ -2,8 +2,8 @@
 disagree.
 
 A photo's clipped regions admit many fills: the GlowGAN paper (Wang et al., ICCV 2023) notes that
-inversion can give several plausible ones. :func:`invert_samples` runs :func:`glowgan.invert.invert_photo`
-K times on the same photo with the same loaded networks. Sample 1 is exactly the single inversion
+inversion can give several plausible ones. :func:`invert_samples` runs K inversions of the same photo side
+by side as one batch (:func:`glowgan.invert.invert_photos`) with the same loaded networks. Sample 1 is exactly the single inversion
 (the default start and ``options.seed``); sample k > 1 uses seed ``options.seed + k - 1`` for its latent
 noise and regulariser and starts from a different latent: the default start (the mean w, or the
 encoder's guess in fast mode) moved by START_PSI of the way from the mean w to a random w drawn from
@@ -27,8 +27,7 @@ linearises the photo).
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +36,7 @@ import torch
 
 from glowgan.config import Config
 from glowgan.itm_levels import ClipLevels
-from glowgan.invert import LOG_HDR_FLOOR, InitialGuess, InversionOptions, InversionResult, clip_levels_for, invert_photo
+from glowgan.invert import LOG_HDR_FLOOR, InitialGuess, InversionOptions, InversionResult, clip_levels_for, invert_photos
 from glowgan.invert import final_loss as final_loss_of
 from glowgan.models.generator import Generator
 
@@ -87,31 +86,57 @@ def invert_samples(
 ) -> Samples:
     """``samples`` inversions of ``photo_ldr`` from different starts (module doc); arguments as
     :func:`glowgan.invert.invert_photo`, whose call with them is the first sample."""
+    return invert_samples_of(
+        generator,
+        config,
+        [photo_ldr],
+        samples=samples,
+        options=options,
+        initial=initial,
+        perceptual=perceptual,
+        clip_levels=clip_levels,
+        progress=progress,
+    )[0]
+
+
+def invert_samples_of(
+    generator: Generator,
+    config: Config,
+    photos_ldr: Sequence[np.ndarray],
+    *,
+    samples: int,
+    options: InversionOptions = InversionOptions(),
+    initial: InitialGuess | Callable[[torch.Tensor], InitialGuess] | None = None,
+    perceptual: torch.nn.Module | None = None,
+    clip_levels: ClipLevels | None = None,
+    progress: bool = True,
+) -> list[Samples]:
+    """:func:`invert_samples` of several photos, all their samples side by side in one batch
+    (:func:`glowgan.invert.invert_photos`); one :class:`Samples` per photo, in order."""
     if samples < 1:
         raise ValueError(f"samples must be at least 1 (one inversion per photo), got {samples}")
     if clip_levels is None:
         clip_levels = clip_levels_for(generator, config, options)
-    results, seeds = [], []
-    for index in range(samples):
-        seed = options.seed + index
-        start = initial if index == 0 else _moved_start(generator, initial, seed=seed)
-        sample_options = options if index == 0 else dataclasses.replace(options, seed=seed)
-        results.append(
-            invert_photo(
-                generator,
-                config,
-                photo_ldr,
-                options=sample_options,
-                initial=start,
-                perceptual=perceptual,
-                clip_levels=clip_levels,
-                progress=progress,
-            )
-        )
-        seeds.append(seed)
-    losses = [final_loss(result) for result in results]
-    chosen = min(range(samples), key=lambda index: losses[index] if losses[index] is not None else 0.0)
-    return Samples(results=results, seeds=seeds, chosen=chosen, spread=log2_spread(results))
+    seeds = [options.seed + index for index in range(samples)]
+    starts = [initial] + [_moved_start(generator, initial, seed=seed) for seed in seeds[1:]]
+    results = invert_photos(
+        generator,
+        config,
+        [photo for photo in photos_ldr for _ in seeds],
+        options=options,
+        initial=starts * len(photos_ldr),
+        seeds=seeds * len(photos_ldr),
+        perceptual=perceptual,
+        clip_levels=clip_levels,
+        progress=progress,
+    )
+    found = []
+    for first in range(0, len(results), samples):
+        mine = results[first : first + samples]
+        losses = [final_loss(result) for result in mine]
+        chosen = min(range(samples), key=lambda index: losses[index] if losses[index] is not None else 0.0)
+        found.append(Samples(results=mine, seeds=seeds, chosen=chosen, spread=log2_spread(mine)))
+    return found
 
 
 def final_loss(result: InversionResult) -> float | None:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from glowgan.itm_defaults import (
+    BATCH,
     CLIP_LEVEL_WEIGHT,
     FAST_LATENT_STEPS,
     FAST_TUNE_STEPS,
@@ -115,6 +116,16 @@ def register(commands: argparse._SubParsersAction) -> None:
         help=(
             "invert each photo K times from different starting latents and seeds (SEED, SEED+1, ...) and write "
             "each fill, and their spread, beside OUT; OUT is the fill with the lowest final loss (default 1)"
+        ),
+    )
+    parser.add_argument(
+        "--batch",
+        type=_at_least_one,
+        default=BATCH,
+        metavar="B",
+        help=(
+            f"photos of a batch inverted side by side (default {BATCH}): each gets the result it gets alone, in less "
+            "time per photo; with --samples K, each photo's K samples run side by side too"
         ),
     )
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default: auto)")
@@ -250,7 +261,9 @@ def run_itm(args: argparse.Namespace) -> int:
     )
     load_seconds = time.perf_counter() - started
     if not batch:
-        record = _invert_one(jobs[0][0], jobs[0][1], progress=True, **loaded)
+        record = _invert_group(jobs[0:1], progress=True, **loaded)[0]
+        if isinstance(record, Exception):
+            raise record
         camera = record["camera"]
         print(
             f"wrote {jobs[0][1]['hdr']} ({record['size'][0]}x{record['size'][1]}, {record['masked_fraction']:.1%} of pixels "
@@ -259,7 +272,7 @@ def run_itm(args: argparse.Namespace) -> int:
             + _spread_text(record)
         )
         return 0
-    return _run_batch(jobs, args.out, load_seconds=load_seconds, **loaded)
+    return _run_batch(jobs, args.out, load_seconds=load_seconds, batch=args.batch, **loaded)
 
 
 def _curve_text(camera: dict) -> str:
@@ -304,31 +317,67 @@ def _batch_outputs(photos: list[Path], out: Path, *, samples: int = 1) -> list[t
     return jobs
 
 
-def _invert_one(
-    photo_path, paths, *, generator, config, options, samples, initial, network, clip_levels, encoder, ckpt, progress, batch_outputs=()
-) -> dict:
-    """Invert one photo (``samples`` times) and write its files (the JSON last: its presence means complete).
-    ``batch_outputs``: every path that the batch writes, which the clean-up of an earlier run's files spares."""
+def _invert_group(
+    items, *, generator, config, options, samples, initial, network, clip_levels, encoder, ckpt, progress, batch_outputs=()
+) -> list:
+    """Invert the photos of ``items`` ([(photo path, output paths)]) side by side, ``samples`` times each, and
+    write each one's files (the JSON last: its presence means complete). Returns per photo its record, or
+    the error that stopped it: a photo that cannot be read, or whose inversion fails when retried alone,
+    does not stop the others. ``batch_outputs``: every path that the batch writes, which the clean-up of an
+    earlier run's files spares."""
+    from glowgan import hdrio
+    from glowgan.itm_samples import invert_samples_of
+
+    outcomes: list = [None] * len(items)
+    photos = {}
+    for index, (photo_path, _) in enumerate(items):
+        try:
+            photos[index] = hdrio.read_ldr(photo_path)
+        except Exception as error:  # noqa: BLE001 - reported per photo
+            outcomes[index] = error
+    readable = list(photos)
+    try:
+        found = invert_samples_of(
+            generator,
+            config,
+            [photos[index] for index in readable],
+            samples=samples,
+            options=options,
+            initial=initial,
+            perceptual=network,
+            clip_levels=clip_levels,
+            progress=progress,
+        ) if readable else []
+    except Exception as error:  # noqa: BLE001 - one photo's failure must not take the others with it
+        if len(readable) == 1:
+            outcomes[readable[0]] = error
+            return outcomes
+        loaded = dict(generator=generator, config=config, options=options, samples=samples, initial=initial, network=network,
+                      clip_levels=clip_levels, encoder=encoder, ckpt=ckpt, progress=progress, batch_outputs=batch_outputs)
+        for index in readable:
+            outcomes[index] = _invert_group([items[index]], **loaded)[0]
+        return outcomes
+    for index, samples_found in zip(readable, found):
+        photo_path, paths = items[index]
+        try:
+            outcomes[index] = _write_outputs(
+                photo_path, paths, photos[index], samples_found, options=options, samples=samples, encoder=encoder, ckpt=ckpt,
+                batch_outputs=batch_outputs,
+            )
+        except Exception as error:  # noqa: BLE001 - e.g. a full disk for this photo's files
+            outcomes[index] = error
+    return outcomes
+
+
+def _write_outputs(photo_path, paths, photo, found, *, options, samples, encoder, ckpt, batch_outputs) -> dict:
+    """Write one photo's result files and its JSON record (last); returns the record."""
     import json
     import os
 
     from glowgan import hdrio
     from glowgan.itm_outputs import SPREAD_PICTURE_MAX_STOPS, preview_sheet, result_record, spread_picture
-    from glowgan.itm_samples import invert_samples
 
-    photo = hdrio.read_ldr(photo_path)
     stale = _stale_outputs(paths, {*paths.values(), photo_path, *batch_outputs})
-    found = invert_samples(
-        generator,
-        config,
-        photo,
-        samples=samples,
-        options=options,
-        initial=initial,
-        perceptual=network,
-        clip_levels=clip_levels,
-        progress=progress,
-    )
     result = found.main
     preview = preview_sheet(photo, result)
     # the photo's path relative to the JSON, so a folder moved with its inputs still pairs them (glowgan view)
@@ -402,8 +451,9 @@ def _done_before(paths: dict, options, samples, encoder, ckpt) -> dict | None:
     return record if same else None
 
 
-def _run_batch(jobs, out: Path, *, load_seconds: float, **loaded) -> int:
-    """Invert every photo once (skipping those done before), keeping ``OUT/summary.json`` up to date."""
+def _run_batch(jobs, out: Path, *, load_seconds: float, batch: int, **loaded) -> int:
+    """Invert every photo once (skipping those done before), ``batch`` photos side by side at a time,
+    keeping ``OUT/summary.json`` up to date."""
     import sys
     import time
     from dataclasses import asdict
@@ -415,6 +465,7 @@ def _run_batch(jobs, out: Path, *, load_seconds: float, **loaded) -> int:
         "encoder": str(loaded["encoder"]) if loaded["encoder"] is not None else None,
         "options": asdict(loaded["options"]),
         **({"samples": loaded["samples"]} if loaded["samples"] > 1 else {}),
+        "batch": batch,
         "load_seconds": load_seconds,
         "photos": [],
         "failed": [],
@@ -422,35 +473,23 @@ def _run_batch(jobs, out: Path, *, load_seconds: float, **loaded) -> int:
     started = time.perf_counter()
     inverted = 0
     written = {path for photo, paths in jobs for path in (photo, *paths.values())}  # spared by the clean-up
-    with tqdm(jobs, unit="photo", desc="itm") as bar:
-        for photo_path, paths in bar:
-            bar.set_postfix_str(photo_path.name)
-            outputs = {key: path.name for key, path in paths.items()}
-            record = _done_before(paths, loaded["options"], loaded["samples"], loaded["encoder"], loaded["ckpt"])
-            status = "skipped: done before"
-            if record is None:
-                try:
-                    record = _invert_one(photo_path, paths, progress=False, batch_outputs=written, **loaded)
-                except Exception as error:  # noqa: BLE001 - one bad photo must not stop the batch; it is listed
-                    summary["failed"].append({"input": str(photo_path), "error": f"{type(error).__name__}: {error}"})
-                    _write_summary(out, summary, started, inverted)
-                    continue
-                status, inverted = "done", inverted + 1
-            summary["photos"].append(
-                {
-                    "input": str(photo_path),
-                    "status": status,
-                    "outputs": outputs,
-                    "seconds": sum(record["seconds"].values()),
-                    "final_latent_loss": record["final_latent_loss"],
-                    "final_tune_loss": record["final_tune_loss"],
-                    "camera": record["camera"],
-                    **({"spread_stops": record["samples"]["spread_stops"]} if "samples" in record else {}),
-                }
-            )
+    done = [_done_before(paths, loaded["options"], loaded["samples"], loaded["encoder"], loaded["ckpt"]) for _, paths in jobs]
+    pending = [index for index, record in enumerate(done) if record is None]
+    groups = [pending[first : first + batch] for first in range(0, len(pending), batch)]
+    with tqdm(total=len(jobs), unit="photo", desc="itm") as bar:
+        bar.update(len(jobs) - len(pending))
+        outcomes: dict[int, object] = {}
+        for group in groups:
+            bar.set_postfix_str(jobs[group[0]][0].name + (f" +{len(group) - 1}" if len(group) > 1 else ""))
+            found = _invert_group([jobs[index] for index in group], progress=False, batch_outputs=written, **loaded)
+            outcomes.update(zip(group, found))
+            bar.update(len(group))
+            inverted += sum(not isinstance(outcome, Exception) for outcome in found)
+            _summarise(summary, jobs, done, outcomes)
             _write_summary(out, summary, started, inverted)
+    _summarise(summary, jobs, done, outcomes)
     path = _write_summary(out, summary, started, inverted)
-    skipped = len(summary["photos"]) - inverted
+    skipped = len(jobs) - len(pending)
     rate = summary["photos_per_minute"]
     print(
         f"{inverted} photos inverted, {skipped} skipped (done before), {len(summary['failed'])} failed"
@@ -460,6 +499,31 @@ def _run_batch(jobs, out: Path, *, load_seconds: float, **loaded) -> int:
     for failure in summary["failed"]:
         print(f"failed: {failure['input']}: {failure['error']}", file=sys.stderr)
     return 1 if summary["failed"] else 0
+
+
+def _summarise(summary: dict, jobs, done: list, outcomes: dict) -> None:
+    """The summary's photo and failure lists, in the batch's order: the photos done before, and those
+    inverted (or failed) so far."""
+    summary["photos"], summary["failed"] = [], []
+    for index, (photo_path, paths) in enumerate(jobs):
+        record, status = done[index], "skipped: done before"
+        if record is None:
+            record, status = outcomes.get(index), "done"
+        if isinstance(record, Exception):
+            summary["failed"].append({"input": str(photo_path), "error": f"{type(record).__name__}: {record}"})
+        elif record is not None:
+            summary["photos"].append(
+                {
+                    "input": str(photo_path),
+                    "status": status,
+                    "outputs": {key: path.name for key, path in paths.items()},
+                    "seconds": sum(record["seconds"].values()),
+                    "final_latent_loss": record["final_latent_loss"],
+                    "final_tune_loss": record["final_tune_loss"],
+                    "camera": record["camera"],
+                    **({"spread_stops": record["samples"]["spread_stops"]} if "samples" in record else {}),
+                }
+            )
 
 
 def _write_summary(out: Path, summary: dict, started: float, inverted: int) -> Path:

@@ -277,9 +277,9 @@ class ModulatedConv2d(nn.Module):
         if noise_mode == "random":
             if noise is None:
                 raise ValueError("noise_mode 'random' needs the noise drawn by the caller (SynthesisNetwork.draw_noise)")
-            x = x.addcmul_(noise.to(x.device, x.dtype), inv_demod * self.noise_strength)
+            x = torch.addcmul(x, noise.to(x.device, x.dtype), inv_demod * self.noise_strength)
         elif noise_mode == "const":
-            x = x.addcmul_(self.noise_const, inv_demod * self.noise_strength)
+            x = torch.addcmul(x, self.noise_const, inv_demod * self.noise_strength)  # out of place: vmap batches it
         x = x.add_(inv_demod * self.bias[None, :, None, None])
         return F.leaky_relu(x, LRELU_SLOPE), demod * LRELU_GAIN
 
