@@ -38,7 +38,7 @@ from glowgan.encoder import guesser, load_encoder, save_encoder, train_encoder
 from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
 from glowgan.invert import InversionOptions, InversionResult, clip_levels_for, invert_photo
-from glowgan.itm_defaults import CLIP_LEVEL_WEIGHT, FAST_LATENT_STEPS, FAST_TUNE_STEPS, FILL_COLOURS
+from glowgan.itm_defaults import CLIP_LEVEL_WEIGHT, FAST_LATENT_STEPS, FAST_TUNE_STEPS, FILL_COLOURS, LATENT_STEPS, TUNE_STEPS
 from glowgan.itm_photo import blend, photo_tensor
 
 
@@ -65,6 +65,8 @@ def main() -> None:
         default=CLIP_LEVEL_WEIGHT,
         help="weight of the term asking the clipped region for the generator's typical level above the clip (0: off)",
     )
+    parser.add_argument("--steps", type=int, default=LATENT_STEPS, help="latent steps of the full recipe (glowgan)")
+    parser.add_argument("--tune-steps", type=int, default=TUNE_STEPS, help="pivotal-tuning steps of the full recipe (glowgan)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -74,7 +76,9 @@ def main() -> None:
     height, width = generator.img_resolution
     photos = held_out_photos(args.family, parse_seeds(args.seeds), size=(height * args.scale, width * args.scale))
     photos = photos[: args.count]
-    full = InversionOptions(perceptual=args.loss, clip_level_weight=args.clip_level_weight)
+    full = InversionOptions(
+        latent_steps=args.steps, tune_steps=args.tune_steps, perceptual=args.loss, clip_level_weight=args.clip_level_weight
+    )
     fast = InversionOptions(
         latent_steps=FAST_LATENT_STEPS, tune_steps=FAST_TUNE_STEPS, perceptual=args.loss, clip_level_weight=args.clip_level_weight
     )
