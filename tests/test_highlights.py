@@ -48,22 +48,34 @@ def test_the_head_sees_only_values_not_places():
     assert not torch.allclose(head(dimmer), head(ldr)), "the brightest pixel changes the logit"
 
 
-def test_a_trained_head_tells_a_clipped_sun_from_a_grey_one_and_pushes_the_grey_one_up():
+def trained_head(photos, real_value: float, fake_value: float, *, shadows: bool = False) -> tuple[HighlightHead, torch.Generator]:
+    """A head trained for 150 steps to tell ``photos(n, real_value, rng)`` from ``photos(n, fake_value, rng)``."""
     torch.manual_seed(0)
     rng = torch.Generator().manual_seed(1)
-    head = HighlightHead((16, 32))
+    head = HighlightHead((16, 32), shadows=shadows)
     optimizer = torch.optim.Adam(head.parameters(), lr=0.002, betas=(0.0, 0.99))
     for _ in range(150):
-        real, fake = dark_sky(16, 1.0, rng), dark_sky(16, 0.6, rng)  # the fake's sun does not clip
+        real, fake = photos(16, real_value, rng), photos(16, fake_value, rng)
         loss = torch.nn.functional.softplus(-head(real)).mean() + torch.nn.functional.softplus(head(fake)).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    real, fake = dark_sky(64, 1.0, rng), dark_sky(64, 0.6, rng)
+    return head, rng
+
+
+def judged_fakes(head: HighlightHead, photos, real_value: float, fake_value: float, rng: torch.Generator) -> torch.Tensor:
+    """64 fresh fakes, checked to score below every real, with G's gradient in ``.grad``."""
+    real, fake = photos(64, real_value, rng), photos(64, fake_value, rng)
     with torch.no_grad():
         assert (head(real) > head(fake).max()).all(), "every real scores above every fake"
     fake.requires_grad_(True)
     head(fake).sum().backward()
+    return fake
+
+
+def test_a_trained_head_tells_a_clipped_sun_from_a_grey_one_and_pushes_the_grey_one_up():
+    head, rng = trained_head(dark_sky, 1.0, 0.6)  # the fake's sun does not clip
+    fake = judged_fakes(head, dark_sky, 1.0, 0.6, rng)
     sun = fake.detach() == 0.6
     assert (fake.grad[sun] > 0).all(), "G's gradient brightens the fake's sun"
     assert fake.grad[sun].abs().mean() > 10 * fake.grad[~sun].abs().mean()
@@ -90,21 +102,8 @@ def test_only_a_head_with_shadow_statistics_sees_the_darkest_pixel():
 
 
 def test_a_trained_shadow_head_tells_black_pixels_from_dark_ones_and_lifts_the_black_ones():
-    torch.manual_seed(0)
-    rng = torch.Generator().manual_seed(1)
-    head = HighlightHead((16, 32), shadows=True)
-    optimizer = torch.optim.Adam(head.parameters(), lr=0.002, betas=(0.0, 0.99))
-    for _ in range(150):
-        real, fake = grey_sky(16, 0.1, rng), grey_sky(16, 0.0, rng)  # the fake's shadows are crushed black
-        loss = torch.nn.functional.softplus(-head(real)).mean() + torch.nn.functional.softplus(head(fake)).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    real, fake = grey_sky(64, 0.1, rng), grey_sky(64, 0.0, rng)
-    with torch.no_grad():
-        assert (head(real) > head(fake).max()).all(), "every real scores above every fake"
-    fake.requires_grad_(True)
-    head(fake).sum().backward()
+    head, rng = trained_head(grey_sky, 0.1, 0.0, shadows=True)  # the fake's shadows are crushed black
+    fake = judged_fakes(head, grey_sky, 0.1, 0.0, rng)
     black = fake.detach() == 0.0
     assert (fake.grad[black] > 0).all(), "G's gradient lifts the black pixels"
     assert fake.grad[black].abs().mean() > 10 * fake.grad[~black].abs().mean()
