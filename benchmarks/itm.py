@@ -116,7 +116,8 @@ def main() -> None:
     if legend:
         print("\nU-Nets:\n" + format_legend(legend))
     if args.json:
-        args.json.write_text(json.dumps({"summary": summary, "unets": legend, "per_image": results}, indent=1))
+        recipe = {"steps": args.steps, "tune_steps": args.tune_steps, "clip_level_weight": args.clip_level_weight, "loss": args.loss}
+        args.json.write_text(json.dumps({"summary": summary, "unets": legend, "recipe": recipe, "per_image": results}, indent=1))
 
 
 class _Inversions:

@@ -24,6 +24,7 @@ import torch
 from glowgan.checkpoint import load_generator
 from glowgan.evaluation import held_out_photos
 from glowgan.invert import InversionOptions, clip_levels_for, invert_photos
+from glowgan.itm_losses import perceptual_network
 from glowgan.itm_defaults import LATENT_STEPS, TUNE_STEPS
 
 VALIDATION_SEEDS = range(10000, 10400)  # not the benchmark's scenes (benchmarks/itm.py uses 0-99)
@@ -47,8 +48,9 @@ def main() -> None:
     photos = [photo.ldr for photo in held_out_photos("sky", list(VALIDATION_SEEDS), size=generator.img_resolution)[:count]]
     options = InversionOptions(latent_steps=args.steps, tune_steps=args.tune_steps)
     levels = clip_levels_for(generator, config, options)
+    network = perceptual_network(options.perceptual, generator)  # loaded once, as a folder run does
     warm_up = InversionOptions(latent_steps=2, tune_steps=2)
-    invert_photos(generator, config, photos[:2], options=warm_up, clip_levels=levels, progress=False)
+    invert_photos(generator, config, photos[:2], options=warm_up, perceptual=network, clip_levels=levels, progress=False)
     rows = {}
     print(f"{len(photos)} photos, {args.steps} + {args.tune_steps} steps, {args.threads} threads\n")
     print("| batch | s/photo | photos/min | latent ms/photo-step | tuning ms/photo-step |")
@@ -57,7 +59,9 @@ def main() -> None:
         started = time.perf_counter()
         results = []
         for first in range(0, len(photos), batch):
-            results += invert_photos(generator, config, photos[first : first + batch], options=options, clip_levels=levels, progress=False)
+            results += invert_photos(
+                generator, config, photos[first : first + batch], options=options, perceptual=network, clip_levels=levels, progress=False
+            )
         seconds = (time.perf_counter() - started) / len(photos)
         latent = sum(result.seconds["latent"] for result in results) / len(results)
         tune = sum(result.seconds["tune"] for result in results) / len(results)

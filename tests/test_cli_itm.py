@@ -126,6 +126,7 @@ def test_a_photo_that_fails_in_a_batch_is_retried_alone_and_does_not_take_the_ot
     assert calls == [2, 1, 1]  # the batch, then each photo alone
     captured = capsys.readouterr()
     assert "1 photos inverted, 0 skipped (done before), 1 failed" in captured.out
+    assert "warning: the batch of 2 photos failed (ValueError: a white photo); inverting each photo alone" in captured.out
     assert "p1.png: ValueError: a white photo" in captured.err
     summary = json.loads((out / "summary.json").read_text())
     assert [photo["input"].rsplit("/", 1)[-1] for photo in summary["photos"]] == ["p0.png"]

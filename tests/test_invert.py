@@ -12,7 +12,7 @@ from glowgan.checkpoint import build_generator, save_checkpoint
 from glowgan.cli import main
 from glowgan.config import load_config
 from glowgan.encoder import guesser, load_encoder, predict, save_encoder, train_encoder
-from glowgan.invert import InversionOptions, _pivotal_tuning, invert_photo, invert_photos, tuned_synthesis, w_spread
+from glowgan.invert import InitialGuess, InversionOptions, _pivotal_tuning, invert_photo, invert_photos, tuned_synthesis, w_spread
 from glowgan.itm_defaults import FILL_COLOURS
 from glowgan.itm_losses import ImageLoss
 from glowgan.itm_photo import blend, fit_photo, resize_bilinear, saturation_mask
@@ -244,6 +244,18 @@ def test_a_batch_gives_each_photo_the_inversion_it_gets_alone(model):
         torch.testing.assert_close(batched.camera.exposure_stops, alone.camera.exposure_stops, rtol=1e-4, atol=1e-5)
         assert batched.clip_target_stops == alone.clip_target_stops
     assert not np.allclose(together[0].generator_hdr, together[1].generator_hdr), "each photo its own fill"
+
+
+def test_a_batch_mixes_a_guessed_start_with_the_default_one(model):
+    generator, config = model
+    assert config.camera.prior.mean(1).quantize_bits == 8  # the prior's cameras quantise, a guess's need not
+    photo, _ = photograph(generator, generator.mapping.w_avg.expand(1, generator.num_ws, -1), 1.0, 0.9, 0.6)
+    guess = InitialGuess(w=generator.mapping.w_avg.clone(), camera=cam.CameraParams(exposure_stops=torch.tensor([0.5])))
+    options = dataclasses.replace(FAST, latent_steps=2, tune_steps=1)
+    guessed, default = invert_photos(generator, config, [photo, photo.copy()], options=options, initial=[guess, None], progress=False)
+    alone = invert_photo(generator, config, photo, options=options, initial=guess, progress=False)
+    np.testing.assert_allclose(guessed.latent_losses, alone.latent_losses, rtol=1e-4)
+    assert guessed.latent_losses[0] != default.latent_losses[0]
 
 
 def test_native_resolution_output_keeps_the_photo_size(model):

@@ -41,6 +41,7 @@ starts :mod:`glowgan.itm_samples`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import logging
 import math
@@ -223,7 +224,8 @@ def initial_exposure_stops(target_ldr: torch.Tensor, hdr: torch.Tensor, params: 
 class _CameraFit(torch.nn.Module):
     """The camera being estimated: exposure (stops) and, when the CRF is estimated, the curve's parameters
     in its family: gamma and beta (``glowgan``), the display gamma (``gamma``, ``filmic``), or the
-    coefficients (``pca``). ``prior`` is a single-family prior; ``start`` one camera of its family."""
+    coefficients (``pca``), for n photos at once. ``prior`` is a single-family prior; ``start`` n cameras of its
+    family."""
 
     def __init__(self, prior: cam.CameraPrior, start: cam.CameraParams, estimate_crf: bool):
         super().__init__()
@@ -264,10 +266,6 @@ class _CameraFit(torch.nn.Module):
         self.beta.copy_(clamped.beta)
         if self.coeffs is not None:
             self.coeffs.copy_(clamped.coeffs)
-
-    def camera(self) -> cam.CameraParams:
-        """The camera as found (detached, on the CPU)."""
-        return self.params().detach().to("cpu")
 
 
 def _without_wrap(generator: Generator) -> Generator:
@@ -332,7 +330,7 @@ def invert_photos(
     photos_ldr: Sequence[np.ndarray],
     *,
     options: InversionOptions = InversionOptions(),
-    initial: InitialGuess | Callable[[torch.Tensor], InitialGuess] | Sequence | None = None,
+    initial: InitialGuess | Callable[[torch.Tensor], InitialGuess] | list | tuple | None = None,
     seeds: Sequence[int] | None = None,
     perceptual: torch.nn.Module | None = None,
     clip_levels: ClipLevels | None = None,
@@ -347,7 +345,8 @@ def invert_photos(
     sizes mix; those whose edges wrap and those whose do not run as two batches. ``initial``: one start
     for all photos, or one per photo. ``seeds``: each photo's ``options.seed`` (default: that seed for
     all; e.g. several inversions of one photo, :mod:`glowgan.itm_samples`). ``seconds`` in each result
-    are its share of the batch's.
+    are its share of the batch's. Choices made by comparing losses (the curve family of a mixture prior)
+    can fall the other way on a near-tie, since the losses agree only up to rounding.
     """
     check_generator(generator, config)
     count = len(photos_ldr)
@@ -360,18 +359,21 @@ def invert_photos(
     device = generator.mapping.w_avg.device
     started = time.perf_counter()
     targets = []
+    prepared: dict[int, tuple] = {}  # by id: a photo given several times (its samples) is prepared once
     for photo_ldr, guess, seed in zip(photos_ldr, initials, seeds):
-        # 1. Target: the photo on the generator's grid; saturation is judged at full resolution later.
-        photo = photo_tensor(photo_ldr).to(device)  # [1, 3, H, W] ldr
-        photo, crop = fit_photo(photo, generator.img_resolution, options.fit)
-        target_ldr = downsample(photo, generator.img_resolution)  # [1, 3, h, w]
-        # on the photo itself: resampling to the generator's grid leaves clipped pixels a rounding below 1
-        clipped_share = float((photo.amax(dim=1) >= 1).float().mean())
-        clip_target = None
-        if options.clip_level_weight > 0 and clipped_share > 0:
-            clip_levels = clip_levels if clip_levels is not None else ClipLevels.measure(generator, config)
-            clip_target = clip_levels.target(clipped_share)
-        wrap = photo_wraps(photo, config, options.wrap)
+        if id(photo_ldr) not in prepared:
+            # 1. Target: the photo on the generator's grid; saturation is judged at full resolution later.
+            photo = photo_tensor(photo_ldr).to(device)  # [1, 3, H, W] ldr
+            photo, crop = fit_photo(photo, generator.img_resolution, options.fit)
+            target_ldr = downsample(photo, generator.img_resolution)  # [1, 3, h, w]
+            # on the photo itself: resampling to the generator's grid leaves clipped pixels a rounding below 1
+            clipped_share = float((photo.amax(dim=1) >= 1).float().mean())
+            clip_target = None
+            if options.clip_level_weight > 0 and clipped_share > 0:
+                clip_levels = clip_levels if clip_levels is not None else ClipLevels.measure(generator, config)
+                clip_target = clip_levels.target(clipped_share)
+            prepared[id(photo_ldr)] = (photo, crop, target_ldr, clip_target, photo_wraps(photo, config, options.wrap))
+        photo, crop, target_ldr, clip_target, wrap = prepared[id(photo_ldr)]
         guess = guess(target_ldr) if callable(guess) else guess
         targets.append(_Target(photo, crop, target_ldr, wrap, guess, clip_target, seed))
     step1 = (time.perf_counter() - started) / count
@@ -401,12 +403,12 @@ def _invert_batch(
     started = time.perf_counter()
     target_ldr = torch.cat([target.target_ldr for target in targets])  # [n, 3, h, w]
     loss_fn = ImageLoss(options.perceptual, options.pixel_weight, target_ldr, network=perceptual)
-    # 2. Latent and camera.
-    tuned = copy.deepcopy(generator).eval().requires_grad_(False)
-    reference = generator  # what the locality regulariser keeps the tuned generator close to
+    # 2. Latent and camera, on a frozen copy of the generator (wrapping as these photos do), which pivotal
+    # tuning leaves unchanged (it tunes copies of its weights) and so also serves as the regulariser's reference.
+    model = copy.deepcopy(generator).eval().requires_grad_(False)
     if config.model.circular and not targets[0].wrap:
-        tuned, reference = _without_wrap(tuned), _without_wrap(copy.deepcopy(generator).eval().requires_grad_(False))
-    spread_of = {seed: w_spread(tuned, generator_seed=seed) for seed in {target.seed for target in targets}}
+        model = _without_wrap(model)
+    spread_of = {seed: w_spread(model, generator_seed=seed) for seed in {target.seed for target in targets}}
     spreads = torch.tensor([spread_of[target.seed] for target in targets], device=target_ldr.device)
     clip_targets = torch.tensor(
         [-math.inf if target.clip_target is None else target.clip_target for target in targets], device=target_ldr.device
@@ -417,7 +419,7 @@ def _invert_batch(
     for family in families:  # with a mixture prior, each of its families; each photo keeps its best fit
         rngs = [torch.Generator(device="cpu").manual_seed(target.seed) for target in targets]
         ws, camera_fit, losses = _fit_latent_and_camera(
-            tuned,
+            model,
             config,
             family=family,
             target_ldr=target_ldr,
@@ -439,8 +441,8 @@ def _invert_batch(
     # 3. Pivotal tuning.
     started = time.perf_counter()
     tune_losses, weights = _pivotal_tuning(
-        tuned.synthesis,
-        reference,
+        model.synthesis,
+        model,
         ws_pivot=ws_pivot,
         params=params,
         target_ldr=target_ldr,
@@ -451,7 +453,7 @@ def _invert_batch(
         progress=progress,
     )
     with torch.no_grad():
-        generator_hdr = tuned_synthesis(tuned.synthesis, weights)(ws_pivot[:, None])[:, 0].float()  # [n, 3, h, w]
+        generator_hdr = tuned_synthesis(model.synthesis, weights)(ws_pivot[:, None])[:, 0].float()  # [n, 3, h, w]
     tune_seconds = time.perf_counter() - started
     # 4. Blend at each photo's resolution.
     results = []
@@ -569,6 +571,8 @@ def _start(
     layers = generator.num_ws if options.latent_space == "w+" else 1
     if w_start.shape[0] not in (1, layers):
         w_start = w_start.mean(dim=0, keepdim=True)
+    # the fit renders without quantisation or noise: starts from a guess and from the prior then concatenate
+    start = dataclasses.replace(start, quantize_bits=None, read_noise=0.0, shot_noise=0.0)
     return w_start.expand(layers, -1).clone(), start
 
 

@@ -3,8 +3,9 @@ disagree.
 
 A photo's clipped regions admit many fills: the GlowGAN paper (Wang et al., ICCV 2023) notes that
 inversion can give several plausible ones. :func:`invert_samples` runs K inversions of the same photo side
-by side as one batch (:func:`glowgan.invert.invert_photos`) with the same loaded networks. Sample 1 is exactly the single inversion
-(the default start and ``options.seed``); sample k > 1 uses seed ``options.seed + k - 1`` for its latent
+by side as one batch (:func:`glowgan.invert.invert_photos`) with the same loaded networks. Sample 1 is the
+single inversion (the default start and ``options.seed``; with K > 1 up to float rounding, as it runs
+in a batch); sample k > 1 uses seed ``options.seed + k - 1`` for its latent
 noise and regulariser and starts from a different latent: the default start (the mean w, or the
 encoder's guess in fast mode) moved by START_PSI of the way from the mean w to a random w drawn from
 the mapping network with that seed. Each sample fits its own camera.
@@ -85,7 +86,7 @@ def invert_samples(
     progress: bool = True,
 ) -> Samples:
     """``samples`` inversions of ``photo_ldr`` from different starts (module doc); arguments as
-    :func:`glowgan.invert.invert_photo`, whose call with them is the first sample."""
+    :func:`glowgan.invert.invert_photo`, whose call with them is the first sample (up to float rounding)."""
     return invert_samples_of(
         generator,
         config,

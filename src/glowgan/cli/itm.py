@@ -334,8 +334,9 @@ def _invert_group(
         try:
             photos[index] = hdrio.read_ldr(photo_path)
         except Exception as error:  # noqa: BLE001 - reported per photo
-            outcomes[index] = error
+            outcomes[index] = _without_traceback(error)
     readable = list(photos)
+    failure = None
     try:
         found = invert_samples_of(
             generator,
@@ -349,9 +350,13 @@ def _invert_group(
             progress=progress,
         ) if readable else []
     except Exception as error:  # noqa: BLE001 - one photo's failure must not take the others with it
+        failure = _without_traceback(error)  # its frames hold the batch's tensors: let them go before any retry
+    if failure is not None:
         if len(readable) == 1:
-            outcomes[readable[0]] = error
+            outcomes[readable[0]] = failure
             return outcomes
+        print(f"warning: the batch of {len(readable)} photos failed ({type(failure).__name__}: {failure}); "
+              "inverting each photo alone")
         loaded = dict(generator=generator, config=config, options=options, samples=samples, initial=initial, network=network,
                       clip_levels=clip_levels, encoder=encoder, ckpt=ckpt, progress=progress, batch_outputs=batch_outputs)
         for index in readable:
@@ -365,8 +370,13 @@ def _invert_group(
                 batch_outputs=batch_outputs,
             )
         except Exception as error:  # noqa: BLE001 - e.g. a full disk for this photo's files
-            outcomes[index] = error
+            outcomes[index] = _without_traceback(error)
     return outcomes
+
+
+def _without_traceback(error: Exception) -> Exception:
+    """``error`` without the frames it holds (a failed batch's tensors), to keep and report."""
+    return error.with_traceback(None)
 
 
 def _write_outputs(photo_path, paths, photo, found, *, options, samples, encoder, ckpt, batch_outputs) -> dict:

@@ -277,7 +277,7 @@ class ModulatedConv2d(nn.Module):
         if noise_mode == "random":
             if noise is None:
                 raise ValueError("noise_mode 'random' needs the noise drawn by the caller (SynthesisNetwork.draw_noise)")
-            x = torch.addcmul(x, noise.to(x.device, x.dtype), inv_demod * self.noise_strength)
+            x = x.addcmul_(noise.to(x.device, x.dtype), inv_demod * self.noise_strength)
         elif noise_mode == "const":
             x = torch.addcmul(x, self.noise_const, inv_demod * self.noise_strength)  # out of place: vmap batches it
         x = x.add_(inv_demod * self.bias[None, :, None, None])
