@@ -136,7 +136,7 @@ def test_config_keys_defaults_and_errors() -> None:
         assert config.model.highlight_head
     assert not Config().model.highlight_head
     old = Config().to_dict()  # a checkpoint's config from before these keys existed
-    for key in ("discriminator", "projected_size", "projected_branch", "highlight_head"):
+    for key in ("discriminator", "projected_size", "projected_branch", "highlight_head", "shadow_statistics"):
         del old["model"][key]
     assert Config.from_dict(old).model == Config().model
     for override, message in [
