@@ -109,11 +109,16 @@ def test_a_trained_shadow_head_tells_black_pixels_from_dark_ones_and_lifts_the_b
     assert fake.grad[black].abs().mean() > 10 * fake.grad[~black].abs().mean()
 
 
-def test_shadow_statistics_need_the_highlight_head():
-    with pytest.raises(ValueError, match="highlight_head"):
-        load_config(preset="cpu-32x64", overrides=["model.highlight_head=false", "model.shadow_statistics=true"])
-    config = load_config(preset="cpu-32x64", overrides=["model.shadow_statistics=true"])
-    assert len(build_discriminator(config).highlights.dark_ranks) == 11
+def test_the_head_reads_the_statistics_asked_for():
+    config = load_config(preset="cpu-32x64", overrides=["model.highlight_head=false"])  # the shadows stay on
+    head = build_discriminator(config).highlights
+    assert len(head.dark_ranks) == 11 and len(head.ranks) == 0 and head(torch.rand(2, 3, 32, 64)).shape == (2, 1)
+    both = build_discriminator(load_config(preset="cpu-32x64")).highlights
+    assert len(both.dark_ranks) == 11 and len(both.ranks) == 13
+    plain = load_config(preset="cpu-32x64", overrides=["model.highlight_head=false", "model.shadow_statistics=false"])
+    assert build_discriminator(plain).highlights is None
+    with pytest.raises(ValueError, match="both"):
+        HighlightHead((16, 32), highlights=False)
 
 
 @pytest.mark.parametrize(
@@ -128,8 +133,9 @@ def test_shadow_statistics_need_the_highlight_head():
 )
 def test_either_discriminator_adds_the_head_s_logit(settings):
     size = ["model.resolution=[32, 64]", "model.d_channel_max=16"]
-    plain = build_discriminator(load_config(preset="cpu-32x64", overrides=[*size, *settings, "model.highlight_head=false"]))
-    config = load_config(preset="cpu-32x64", overrides=[*size, *settings, "model.highlight_head=true"])
+    off = ["model.highlight_head=false", "model.shadow_statistics=false"]
+    plain = build_discriminator(load_config(preset="cpu-32x64", overrides=[*size, *settings, *off]))
+    config = load_config(preset="cpu-32x64", overrides=[*size, *settings, "model.highlight_head=true", "model.shadow_statistics=false"])
     torch.manual_seed(0)
     with_head = build_discriminator(config)
     assert plain.highlights is None and isinstance(with_head.highlights, HighlightHead)

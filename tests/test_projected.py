@@ -133,8 +133,8 @@ def test_config_keys_defaults_and_errors() -> None:
             "resnet",
         )
         assert (config.train.d_lr, config.train.r1_gamma, config.camera.prior.quantize_bits) == (0.0025, 0, 8)
-        assert config.model.highlight_head
-    assert not Config().model.highlight_head
+        assert config.model.highlight_head and config.model.shadow_statistics
+    assert not Config().model.highlight_head and not Config().model.shadow_statistics
     old = Config().to_dict()  # a checkpoint's config from before these keys existed
     for key in ("discriminator", "projected_size", "projected_branch", "highlight_head", "shadow_statistics"):
         del old["model"][key]

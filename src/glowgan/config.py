@@ -60,7 +60,7 @@ class ModelConfig:
     projected_branch: str = "none"
     # either D: add a head on each photo's brightest pixels (glowgan.models.highlights)
     highlight_head: bool = False
-    # the highlight head also reads each photo's darkest pixels (the darkest channel's low quantiles)
+    # either D: the same head also (or only) on each photo's darkest pixels (the darkest channel's low quantiles)
     shadow_statistics: bool = False
 
 
@@ -234,8 +234,6 @@ def validate(config: Config) -> None:
             f"[model] projected_size must be 0 (the native size) or >= 32 (the coarsest features are 1/32 "
             f"of it), got {config.model.projected_size}"
         )
-    if config.model.shadow_statistics and not config.model.highlight_head:
-        raise ValueError("[model] shadow_statistics extends the highlight head: set highlight_head = true as well")
     train = config.train
     if train.batch < 1:
         raise ValueError(f"[train] batch must be >= 1, got {train.batch}")

@@ -150,7 +150,11 @@ class Discriminator(nn.Module):
             chans[-1] * base_h * base_w, chans[-1], activation="lrelu", input_gain=LRELU_GAIN
         )
         self.out = EqualLinear(chans[-1], 1)
-        self.highlights = HighlightHead(self.img_resolution, shadows=shadow_statistics) if highlight_head else None
+        self.highlights = (
+            HighlightHead(self.img_resolution, highlights=highlight_head, shadows=shadow_statistics)
+            if highlight_head or shadow_statistics
+            else None
+        )
 
     def forward(self, ldr: torch.Tensor, photo: torch.Tensor | None = None) -> torch.Tensor:
         """ldr [N, 3, H, W] in [0, 1] -> logits [N, 1]; ``photo``: the same photos before augmentation, for

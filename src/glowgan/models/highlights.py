@@ -56,14 +56,16 @@ def shadow_ranks(pixels: int) -> list[int]:
 
 
 class HighlightHead(nn.Module):
-    """ldr [N, 3, H, W] in [0, 1] -> logits [N, 1] from the brightest channel's order statistics (and with
-    ``shadows`` the darkest channel's)."""
+    """ldr [N, 3, H, W] in [0, 1] -> logits [N, 1] from the brightest channel's order statistics
+    (``highlights``), the darkest channel's (``shadows``), or both."""
 
-    def __init__(self, resolution: tuple[int, int], *, shadows: bool = False) -> None:
+    def __init__(self, resolution: tuple[int, int], *, highlights: bool = True, shadows: bool = False) -> None:
         super().__init__()
-        height, width = resolution
-        self.register_buffer("ranks", torch.tensor(quantile_ranks(height * width)), persistent=False)
-        self.register_buffer("dark_ranks", torch.tensor(shadow_ranks(height * width) if shadows else []).long(), persistent=False)
+        if not (highlights or shadows):
+            raise ValueError("the head needs the highlight statistics, the shadow statistics, or both")
+        pixels = resolution[0] * resolution[1]
+        self.register_buffer("ranks", torch.tensor(quantile_ranks(pixels) if highlights else []).long(), persistent=False)
+        self.register_buffer("dark_ranks", torch.tensor(shadow_ranks(pixels) if shadows else []).long(), persistent=False)
         self.mlp = nn.Sequential(
             EqualLinear(len(self.ranks) + len(self.dark_ranks), HIDDEN, activation="lrelu"),
             EqualLinear(HIDDEN, HIDDEN, activation="lrelu"),
@@ -71,9 +73,9 @@ class HighlightHead(nn.Module):
         )
 
     def forward(self, ldr: torch.Tensor) -> torch.Tensor:
-        brightest = ldr.amax(dim=1).flatten(1).sort(dim=1).values  # [N, H*W] ascending
-        statistics = brightest[:, self.ranks]
+        statistics = []
         if len(self.dark_ranks):
-            darkest = ldr.amin(dim=1).flatten(1).sort(dim=1).values
-            statistics = torch.cat([darkest[:, self.dark_ranks], statistics], dim=1)
-        return self.mlp(statistics * 2.0 - 1.0)  # [N, K], [0, 1] -> [-1, 1] as the residual D's input
+            statistics.append(ldr.amin(dim=1).flatten(1).sort(dim=1).values[:, self.dark_ranks])  # [N, H*W] ascending
+        if len(self.ranks):
+            statistics.append(ldr.amax(dim=1).flatten(1).sort(dim=1).values[:, self.ranks])
+        return self.mlp(torch.cat(statistics, dim=1) * 2.0 - 1.0)  # [N, K], [0, 1] -> [-1, 1] as the residual D's input

@@ -152,7 +152,11 @@ class ProjectedDiscriminator(nn.Module):
             if branch == "resnet"
             else None
         )
-        self.highlights = HighlightHead(self.img_resolution, shadows=shadow_statistics) if highlight_head else None
+        self.highlights = (
+            HighlightHead(self.img_resolution, highlights=highlight_head, shadows=shadow_statistics)
+            if highlight_head or shadow_statistics
+            else None
+        )
 
     def mixed_features(self, ldr: torch.Tensor) -> list[torch.Tensor]:
         """CCM + CSM features, finest first: [N, 32, H'/4, W'/4], ..., [N, 256, H'/32, W'/32]."""
