@@ -206,7 +206,7 @@ def test_locality_regulariser_keeps_the_tuned_generator_near_the_original_away_f
     def tune(weight):
         options = InversionOptions(tune_steps=40, tune_lr=3e-3, perceptual="pixel", locality_weight=weight)
         losses, weights = _pivotal_tuning(
-            generator.synthesis, generator, ws_pivot=ws_pivot, params=params, target_ldr=target_ldr,
+            generator, ws_pivot=ws_pivot, params=params, target_ldr=target_ldr,
             loss_fn=ImageLoss("pixel", 1.0, target_ldr), options=options, spreads=torch.tensor([w_spread(generator)]),
             rngs=[torch.Generator().manual_seed(0)], progress=False)
         with torch.no_grad():

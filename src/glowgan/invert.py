@@ -441,7 +441,6 @@ def _invert_batch(
     # 3. Pivotal tuning.
     started = time.perf_counter()
     tune_losses, weights = _pivotal_tuning(
-        model.synthesis,
         model,
         ws_pivot=ws_pivot,
         params=params,
@@ -577,7 +576,6 @@ def _start(
 
 
 def _pivotal_tuning(
-    synthesis: torch.nn.Module,
     original: Generator,
     *,
     ws_pivot: torch.Tensor,  # [n, num_ws, w_dim]
@@ -589,7 +587,7 @@ def _pivotal_tuning(
     rngs: list[torch.Generator],
     progress: bool,
 ) -> tuple[list[list[float]], dict[str, torch.Tensor]]:
-    """Step 3: fine-tune a copy of ``synthesis``'s weights per photo so that its pivot reproduces it
+    """Step 3: fine-tune a copy of ``original.synthesis``'s weights per photo so that its pivot reproduces it
     (PTI); returns each photo's image losses and the tuned weights, stacked [n, ...] (run them with
     :func:`tuned_synthesis`).
 
@@ -600,6 +598,7 @@ def _pivotal_tuning(
     one a step is bound by per-operation overhead, so both save most of a pass).
     """
     count = ws_pivot.shape[0]
+    synthesis = original.synthesis  # left unchanged: the regulariser's reference
     weights = {
         name: p.detach().expand(count, *p.shape).clone() for name, p in synthesis.named_parameters() if p.is_floating_point()
     }

@@ -317,16 +317,16 @@ def _batch_outputs(photos: list[Path], out: Path, *, samples: int = 1) -> list[t
     return jobs
 
 
-def _invert_group(
-    items, *, generator, config, options, samples, initial, network, clip_levels, encoder, ckpt, progress, batch_outputs=()
-) -> list:
+def _invert_group(items, *, progress, batch_outputs=(), **loaded) -> list:
     """Invert the photos of ``items`` ([(photo path, output paths)]) side by side, ``samples`` times each, and
     write each one's files (the JSON last: its presence means complete). Returns per photo its record, or
     the error that stopped it: a photo that cannot be read, or whose inversion fails when retried alone,
     does not stop the others. ``batch_outputs``: every path that the batch writes, which the clean-up of an
-    earlier run's files spares."""
+    earlier run's files spares. ``loaded``: the networks and settings of :func:`run_itm`."""
     from glowgan import hdrio
     from glowgan.itm_samples import invert_samples_of
+
+    generator, config, options, samples = loaded["generator"], loaded["config"], loaded["options"], loaded["samples"]
 
     outcomes: list = [None] * len(items)
     photos = {}
@@ -344,9 +344,9 @@ def _invert_group(
             [photos[index] for index in readable],
             samples=samples,
             options=options,
-            initial=initial,
-            perceptual=network,
-            clip_levels=clip_levels,
+            initial=loaded["initial"],
+            perceptual=loaded["network"],
+            clip_levels=loaded["clip_levels"],
             progress=progress,
         ) if readable else []
     except Exception as error:  # noqa: BLE001 - one photo's failure must not take the others with it
@@ -357,17 +357,15 @@ def _invert_group(
             return outcomes
         print(f"warning: the batch of {len(readable)} photos failed ({type(failure).__name__}: {failure}); "
               "inverting each photo alone")
-        loaded = dict(generator=generator, config=config, options=options, samples=samples, initial=initial, network=network,
-                      clip_levels=clip_levels, encoder=encoder, ckpt=ckpt, progress=progress, batch_outputs=batch_outputs)
         for index in readable:
-            outcomes[index] = _invert_group([items[index]], **loaded)[0]
+            outcomes[index] = _invert_group([items[index]], progress=progress, batch_outputs=batch_outputs, **loaded)[0]
         return outcomes
     for index, samples_found in zip(readable, found):
         photo_path, paths = items[index]
         try:
             outcomes[index] = _write_outputs(
-                photo_path, paths, photos[index], samples_found, options=options, samples=samples, encoder=encoder, ckpt=ckpt,
-                batch_outputs=batch_outputs,
+                photo_path, paths, photos[index], samples_found, options=options, samples=samples, encoder=loaded["encoder"],
+                ckpt=loaded["ckpt"], batch_outputs=batch_outputs,
             )
         except Exception as error:  # noqa: BLE001 - e.g. a full disk for this photo's files
             outcomes[index] = _without_traceback(error)
