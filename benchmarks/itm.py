@@ -11,6 +11,10 @@ light restored: the clipped region's energy and, for sky panoramas, the diffuse 
 - glowgan: the full recipe (1000 latent/camera steps + 350 pivotal-tuning steps, LPIPS if installed);
 - glowgan-fast: an encoder's prediction followed by 100 + 50 steps (the encoder is trained first if
   --encoder names a file that does not exist yet);
+
+  both invert ``--batch`` photos side by side (``glowgan.invert.invert_photos``, as ``glowgan itm`` on a
+  folder does; each photo's result is the one it gets alone), and each photo's seconds are its share of
+  its batch's;
 - NAME=CKPT: a supervised U-Net (`glowgan baseline train-supervised`), any number of them; each row is
   named NAME and the gap it crosses to these photos, ``unet (oracle)`` when it was trained on the
   photos' own family and curve, ``unet (cross: window, srgb)`` otherwise, explained in a legend under
@@ -30,15 +34,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from glowgan.baselines import get_baseline, method_entry
 from glowgan.baselines.domains import format_legend, row_names
 from glowgan.checkpoint import load_generator
 from glowgan.encoder import guesser, load_encoder, save_encoder, train_encoder
-from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
+from glowgan.evaluation import HeldOutPhoto, evaluate_methods, format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
-from glowgan.invert import InversionOptions, InversionResult, clip_levels_for, invert_photo
-from glowgan.itm_defaults import CLIP_LEVEL_WEIGHT, FAST_LATENT_STEPS, FAST_TUNE_STEPS, FILL_COLOURS, LATENT_STEPS, TUNE_STEPS
+from glowgan.invert import InversionOptions, InversionResult, clip_levels_for, invert_photos
+from glowgan.itm_defaults import BATCH, CLIP_LEVEL_WEIGHT, FAST_LATENT_STEPS, FAST_TUNE_STEPS, FILL_COLOURS, LATENT_STEPS, TUNE_STEPS
 from glowgan.itm_photo import blend, photo_tensor
 
 
@@ -67,6 +72,7 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=LATENT_STEPS, help="latent steps of the full recipe (glowgan)")
     parser.add_argument("--tune-steps", type=int, default=TUNE_STEPS, help="pivotal-tuning steps of the full recipe (glowgan)")
+    parser.add_argument("--batch", type=int, default=BATCH, help=f"photos inverted side by side (default {BATCH})")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -82,32 +88,47 @@ def main() -> None:
     fast = InversionOptions(
         latent_steps=FAST_LATENT_STEPS, tune_steps=FAST_TUNE_STEPS, perceptual=args.loss, clip_level_weight=args.clip_level_weight
     )
-    levels = clip_levels_for(generator, config, full)  # the same for the fast mode, measured once
-    full_inversions = _Inversions(
-        lambda ldr: invert_photo(generator, config, ldr, options=full, clip_levels=levels, progress=False), full.fill
-    )
-    methods = {"trivial": get_baseline("trivial"), "glowgan": full_inversions.blended(full.fill)}
+    if args.batch < 1:
+        parser.error(f"--batch must be at least 1, got {args.batch}")
     wanted = args.methods.split(",")
     fills = [fill for fill in args.fills.split(",") if fill]
     for fill in fills:
         if fill not in FILL_COLOURS:
             parser.error(f"--fills: {fill!r} is not one of {FILL_COLOURS}")
-        methods[f"glowgan (fill {fill})"] = full_inversions.blended(fill)
-        wanted.append(f"glowgan (fill {fill})")
+    if "glowgan-fast" in wanted and args.encoder is None:
+        parser.error("glowgan-fast needs --encoder")
+    levels = clip_levels_for(generator, config, full)  # the same for the fast mode, measured once
+    methods = {"trivial": get_baseline("trivial")}
+    inversions: dict[str, _Inversions] = {}  # row name -> the inversions it is timed with
+    if "glowgan" in wanted or fills:
+        inversions["glowgan"] = _Inversions(
+            photos, lambda ldrs: invert_photos(generator, config, ldrs, options=full, clip_levels=levels, progress=False),
+            batch=args.batch, fill=full.fill, name="glowgan",
+        )
+        methods["glowgan"] = inversions["glowgan"].blended(full.fill)
+        for fill in fills:
+            methods[f"glowgan (fill {fill})"] = inversions["glowgan"].blended(fill)
+            wanted.append(f"glowgan (fill {fill})")
     if "glowgan-fast" in wanted:
-        if args.encoder is None:
-            parser.error("glowgan-fast needs --encoder")
         if not args.encoder.exists():
             encoder, record = train_encoder(generator, config, steps=None, minutes=args.encoder_minutes)
             save_encoder(args.encoder, encoder, generator, record)
             print(f"trained an encoder for {record['steps']} steps ({record['seconds']:.0f} s): {args.encoder}")
         encoder = load_encoder(args.encoder, generator)
-        methods["glowgan-fast"] = lambda ldr: invert_photo(
-            generator, config, ldr, options=fast, initial=guesser(encoder), clip_levels=levels, progress=False
-        ).hdr
+        inversions["glowgan-fast"] = _Inversions(
+            photos,
+            lambda ldrs: invert_photos(
+                generator, config, ldrs, options=fast, initial=guesser(encoder), clip_levels=levels, progress=False
+            ),
+            batch=args.batch, fill=fast.fill, name="glowgan-fast",
+        )
+        methods["glowgan-fast"] = inversions["glowgan-fast"].blended(fast.fill)
     entries = [method_entry(item, methods) for item in wanted]
     methods, legend = row_names(entries, family=args.family)
     results = evaluate_methods(methods, photos)
+    for row, inverted in inversions.items():  # the rows' own timing saw only the blend
+        if row in results:
+            results[row]["seconds"] = [blend + share for blend, share in zip(results[row]["seconds"], inverted.seconds())]
     summary = summarise(results)
     clipped = sum(p.clipped.mean() for p in photos) / len(photos)
     print(f"\n{len(photos)} held-out {args.family} photos at {width * args.scale}x{height * args.scale}, "
@@ -116,23 +137,38 @@ def main() -> None:
     if legend:
         print("\nU-Nets:\n" + format_legend(legend))
     if args.json:
-        recipe = {"steps": args.steps, "tune_steps": args.tune_steps, "clip_level_weight": args.clip_level_weight, "loss": args.loss}
+        recipe = {"steps": args.steps, "tune_steps": args.tune_steps, "clip_level_weight": args.clip_level_weight,
+                  "loss": args.loss, "batch": args.batch}
         args.json.write_text(json.dumps({"summary": summary, "unets": legend, "recipe": recipe, "per_image": results}, indent=1))
 
 
 class _Inversions:
-    """One inversion per photo, kept, so rows that differ only in the blend share it."""
+    """Every photo's inversion, made ``batch`` photos at a time before the rows are scored and kept, so
+    rows that differ only in the blend share them."""
 
-    def __init__(self, invert: Callable[[np.ndarray], InversionResult], fill: str):
-        self.invert, self.fill = invert, fill  # the fill the inversions were blended with
-        self.results: dict[int, tuple[np.ndarray, InversionResult]] = {}
+    def __init__(
+        self,
+        photos: list[HeldOutPhoto],
+        invert: Callable[[list[np.ndarray]], list[InversionResult]],
+        *,
+        batch: int,
+        fill: str,
+        name: str,
+    ):
+        self.photos, self.fill = photos, fill  # the fill the inversions were blended with
+        self.results: dict[int, InversionResult] = {}
+        for first in tqdm(range(0, len(photos), batch), desc=f"inverting ({name})", unit="batch"):
+            ldrs = [photo.ldr for photo in photos[first : first + batch]]
+            for ldr, result in zip(ldrs, invert(ldrs)):
+                self.results[id(ldr)] = result
+
+    def seconds(self) -> list[float]:
+        """Each photo's share of its batch's seconds, in the photos' order."""
+        return [sum(self.results[id(photo.ldr)].seconds.values()) for photo in self.photos]
 
     def blended(self, fill: str) -> Callable[[np.ndarray], np.ndarray]:
         def method(ldr: np.ndarray) -> np.ndarray:
-            kept = self.results.get(id(ldr))
-            if kept is None or kept[0] is not ldr:
-                kept = self.results[id(ldr)] = (ldr, self.invert(ldr))
-            result = kept[1]
+            result = self.results[id(ldr)]
             if fill == self.fill:
                 return result.hdr
             generator_hdr = torch.from_numpy(result.generator_hdr).permute(2, 0, 1)[None]
