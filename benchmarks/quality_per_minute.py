@@ -79,6 +79,11 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
     "projected-eqlr+resnet-8bit+highlights+shadows": (
         *PROJECTED_EQUAL_LR, *BRANCH_8BIT, "model.highlight_head=true", "model.shadow_statistics=true"
     ),
+    # the same with the frozen features fed 64x128 upsampled photos: at 32x64 their coarsest map is 1x2
+    "projected-eqlr+resnet-8bit+highlights+shadows+features64": (
+        *PROJECTED_EQUAL_LR, *BRANCH_8BIT, "model.highlight_head=true", "model.shadow_statistics=true",
+        "model.projected_size=64",
+    ),
 }
 DEFAULT_CANDIDATES = "resnet,projected,projected-8bit"
 # Targets of issue 11 (after 30 CPU-minutes, mean over seeds).
