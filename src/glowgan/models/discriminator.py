@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from glowgan.models.highlights import HighlightHead
+from glowgan.models.highlights import optional_head
 from glowgan.models.layers import (
     LRELU_GAIN,
     EqualConv2d,
@@ -150,11 +150,7 @@ class Discriminator(nn.Module):
             chans[-1] * base_h * base_w, chans[-1], activation="lrelu", input_gain=LRELU_GAIN
         )
         self.out = EqualLinear(chans[-1], 1)
-        self.highlights = (
-            HighlightHead(self.img_resolution, highlights=highlight_head, shadows=shadow_statistics)
-            if highlight_head or shadow_statistics
-            else None
-        )
+        self.highlights = optional_head(self.img_resolution, highlights=highlight_head, shadows=shadow_statistics)
 
     def forward(self, ldr: torch.Tensor, photo: torch.Tensor | None = None) -> torch.Tensor:
         """ldr [N, 3, H, W] in [0, 1] -> logits [N, 1]; ``photo``: the same photos before augmentation, for

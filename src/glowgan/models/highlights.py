@@ -79,3 +79,9 @@ class HighlightHead(nn.Module):
         if len(self.ranks):
             statistics.append(ldr.amax(dim=1).flatten(1).sort(dim=1).values[:, self.ranks])
         return self.mlp(torch.cat(statistics, dim=1) * 2.0 - 1.0)  # [N, K], [0, 1] -> [-1, 1] as the residual D's input
+
+
+def optional_head(resolution: tuple[int, int], *, highlights: bool, shadows: bool) -> HighlightHead | None:
+    """The head a discriminator with these settings (``model.highlight_head``, ``model.shadow_statistics``)
+    adds: one reading the statistics asked for, or None when neither is."""
+    return HighlightHead(resolution, highlights=highlights, shadows=shadows) if highlights or shadows else None

@@ -34,7 +34,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from glowgan.models.discriminator import Discriminator, check_input
 from glowgan.models.efficientnet import FEATURE_CHANNELS, efficientnet_lite0_features
-from glowgan.models.highlights import HighlightHead
+from glowgan.models.highlights import optional_head
 from glowgan.models.layers import LRELU_SLOPE, pad_x_circular
 
 # Channels after cross-channel mixing, finest scale first. Half of Projected GANs' 64, 128, 256, 512,
@@ -152,11 +152,7 @@ class ProjectedDiscriminator(nn.Module):
             if branch == "resnet"
             else None
         )
-        self.highlights = (
-            HighlightHead(self.img_resolution, highlights=highlight_head, shadows=shadow_statistics)
-            if highlight_head or shadow_statistics
-            else None
-        )
+        self.highlights = optional_head(self.img_resolution, highlights=highlight_head, shadows=shadow_statistics)
 
     def mixed_features(self, ldr: torch.Tensor) -> list[torch.Tensor]:
         """CCM + CSM features, finest first: [N, 32, H'/4, W'/4], ..., [N, 256, H'/32, W'/32]."""
