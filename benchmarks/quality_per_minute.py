@@ -84,6 +84,11 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
         *PROJECTED_EQUAL_LR, *BRANCH_8BIT, "model.highlight_head=true", "model.shadow_statistics=true",
         "model.projected_size=64",
     ),
+    # ... with the head's logit weighted 3x: at 64x128 the features outweighed its statistics (the shadows drifted)
+    "projected-eqlr+resnet-8bit+highlights+shadows+features64+head3": (
+        *PROJECTED_EQUAL_LR, *BRANCH_8BIT, "model.highlight_head=true", "model.shadow_statistics=true",
+        "model.projected_size=64", "model.head_gain=3",
+    ),
 }
 DEFAULT_CANDIDATES = "resnet,projected,projected-8bit"
 # Targets of issue 11 (after 30 CPU-minutes, mean over seeds).

@@ -163,3 +163,18 @@ def test_the_trainer_shows_the_head_the_photos_before_augmentation():
     assert len(seen) == 2  # the fakes, then the reals
     torch.testing.assert_close(seen[1], reals, rtol=0, atol=0)
     assert seen[0].amax() <= 1.0, "the fakes as the camera rendered them: no colour shift above white"
+
+
+def test_the_head_gain_weights_its_logit_and_is_checked():
+    config = load_config(preset="cpu-32x64", overrides=["model.discriminator=resnet", "model.head_gain=3"])
+    weighted = build_discriminator(config).highlights
+    plain = HighlightHead((32, 64), highlights=True, shadows=True)
+    plain.load_state_dict(weighted.state_dict())  # the gain is a setting, not a weight: old checkpoints load
+    ldr = torch.rand(3, 3, 32, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(weighted(ldr), 3.0 * plain(ldr))
+    for bad, message in (("0", "finite number > 0"), ("-1", "finite number > 0"), ("inf", "finite number > 0")):
+        with pytest.raises(ValueError, match=message):
+            load_config(preset="cpu-32x64", overrides=[f"model.head_gain={bad}"])
+    with pytest.raises(ValueError, match="head is off"):
+        load_config(preset="cpu-32x64", overrides=["model.head_gain=2", "model.highlight_head=false", "model.shadow_statistics=false"])

@@ -186,6 +186,7 @@ def build_discriminator(config: Config) -> Discriminator | ProjectedDiscriminato
             circular=model.circular,
             highlight_head=model.highlight_head,
             shadow_statistics=model.shadow_statistics,
+            head_gain=model.head_gain,
         )
     return Discriminator(
         resolution=model.resolution,
@@ -195,6 +196,7 @@ def build_discriminator(config: Config) -> Discriminator | ProjectedDiscriminato
         circular=model.circular,
         highlight_head=model.highlight_head,
         shadow_statistics=model.shadow_statistics,
+        head_gain=model.head_gain,
     )
 
 

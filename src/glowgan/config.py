@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -62,6 +63,8 @@ class ModelConfig:
     highlight_head: bool = False
     # either D: the same head also (or only) on each photo's darkest pixels (the darkest channel's low quantiles)
     shadow_statistics: bool = False
+    # either D: the factor on that head's logit beside D's own (its weight; with Adam, its output's learning rate)
+    head_gain: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -233,6 +236,14 @@ def validate(config: Config) -> None:
         raise ValueError(
             f"[model] projected_size must be 0 (the native size) or >= 32 (the coarsest features are 1/32 "
             f"of it), got {config.model.projected_size}"
+        )
+    gain = config.model.head_gain
+    if not (math.isfinite(gain) and gain > 0):
+        raise ValueError(f"[model] head_gain must be a finite number > 0, got {gain}")
+    if gain != 1.0 and not (config.model.highlight_head or config.model.shadow_statistics):
+        raise ValueError(
+            f"[model] head_gain {gain} weights the highlight/shadow head, but the head is off: "
+            "set model.highlight_head or model.shadow_statistics to true, or leave head_gain at 1"
         )
     train = config.train
     if train.batch < 1:

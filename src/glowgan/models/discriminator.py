@@ -119,6 +119,7 @@ class Discriminator(nn.Module):
         circular: bool = False,
         highlight_head: bool = False,
         shadow_statistics: bool = False,
+        head_gain: float = 1.0,
     ) -> None:
         super().__init__()
         self.img_resolution = tuple(int(s) for s in resolution)
@@ -150,7 +151,9 @@ class Discriminator(nn.Module):
             chans[-1] * base_h * base_w, chans[-1], activation="lrelu", input_gain=LRELU_GAIN
         )
         self.out = EqualLinear(chans[-1], 1)
-        self.highlights = optional_head(self.img_resolution, highlights=highlight_head, shadows=shadow_statistics)
+        self.highlights = optional_head(
+            self.img_resolution, highlights=highlight_head, shadows=shadow_statistics, gain=head_gain
+        )
 
     def forward(self, ldr: torch.Tensor, photo: torch.Tensor | None = None) -> torch.Tensor:
         """ldr [N, 3, H, W] in [0, 1] -> logits [N, 1]; ``photo``: the same photos before augmentation, for

@@ -27,6 +27,11 @@ darkest pixel. Nothing else judges that tail per photo either: after 120 kimg of
 of the fakes photographed through the prior held a pure black pixel against 7 % of the real sky photos
 (5-7 times their share of black pixels), and the generator's shadow span had drifted 2.4 stops too deep
 (``docs/training/README.md``).
+
+``gain`` multiplies the head's logit before the discriminator adds it to its own. Adam normalises
+gradient sizes, so its weights move at the same rate in their own units whatever the gain, and the
+logit the head can build per step grows with it: the gain is the head's weight beside the
+convolutional logits, and in effect a learning-rate factor on its output.
 """
 
 from __future__ import annotations
@@ -59,10 +64,15 @@ class HighlightHead(nn.Module):
     """ldr [N, 3, H, W] in [0, 1] -> logits [N, 1] from the brightest channel's order statistics
     (``highlights``), the darkest channel's (``shadows``), or both."""
 
-    def __init__(self, resolution: tuple[int, int], *, highlights: bool = True, shadows: bool = False) -> None:
+    def __init__(
+        self, resolution: tuple[int, int], *, highlights: bool = True, shadows: bool = False, gain: float = 1.0
+    ) -> None:
         super().__init__()
         if not (highlights or shadows):
             raise ValueError("the head needs the highlight statistics, the shadow statistics, or both")
+        if not (math.isfinite(gain) and gain > 0):
+            raise ValueError(f"the head's gain must be a finite number > 0, got {gain}")
+        self.gain = float(gain)
         pixels = resolution[0] * resolution[1]
         self.register_buffer("ranks", torch.tensor(quantile_ranks(pixels) if highlights else []).long(), persistent=False)
         self.register_buffer("dark_ranks", torch.tensor(shadow_ranks(pixels) if shadows else []).long(), persistent=False)
@@ -78,10 +88,14 @@ class HighlightHead(nn.Module):
             statistics.append(ldr.amin(dim=1).flatten(1).sort(dim=1).values[:, self.dark_ranks])  # [N, H*W] ascending
         if len(self.ranks):
             statistics.append(ldr.amax(dim=1).flatten(1).sort(dim=1).values[:, self.ranks])
-        return self.mlp(torch.cat(statistics, dim=1) * 2.0 - 1.0)  # [N, K], [0, 1] -> [-1, 1] as the residual D's input
+        return self.mlp(torch.cat(statistics, dim=1) * 2.0 - 1.0) * self.gain  # [N, K], [0, 1] -> [-1, 1] as the residual D's input
 
 
-def optional_head(resolution: tuple[int, int], *, highlights: bool, shadows: bool) -> HighlightHead | None:
-    """The head a discriminator with these settings (``model.highlight_head``, ``model.shadow_statistics``)
-    adds: one reading the statistics asked for, or None when neither is."""
-    return HighlightHead(resolution, highlights=highlights, shadows=shadows) if highlights or shadows else None
+def optional_head(
+    resolution: tuple[int, int], *, highlights: bool, shadows: bool, gain: float = 1.0
+) -> HighlightHead | None:
+    """The head a discriminator with these settings (``model.highlight_head``, ``model.shadow_statistics``,
+    ``model.head_gain``) adds: one reading the statistics asked for, or None when neither is."""
+    if not (highlights or shadows):
+        return None
+    return HighlightHead(resolution, highlights=highlights, shadows=shadows, gain=gain)

@@ -118,6 +118,7 @@ class ProjectedDiscriminator(nn.Module):
         circular: bool = False,
         highlight_head: bool = False,
         shadow_statistics: bool = False,
+        head_gain: float = 1.0,
     ) -> None:
         super().__init__()
         if branch not in BRANCHES:
@@ -152,7 +153,9 @@ class ProjectedDiscriminator(nn.Module):
             if branch == "resnet"
             else None
         )
-        self.highlights = optional_head(self.img_resolution, highlights=highlight_head, shadows=shadow_statistics)
+        self.highlights = optional_head(
+            self.img_resolution, highlights=highlight_head, shadows=shadow_statistics, gain=head_gain
+        )
 
     def mixed_features(self, ldr: torch.Tensor) -> list[torch.Tensor]:
         """CCM + CSM features, finest first: [N, 32, H'/4, W'/4], ..., [N, 256, H'/32, W'/32]."""
