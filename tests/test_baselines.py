@@ -304,6 +304,49 @@ def test_rows_say_oracle_or_cross_domain():
         row_names([("masia", "a", None), ("masia", "b", None)], family="sky")
 
 
+def test_rows_say_which_world_version_the_unet_learned():
+    """World v1 and v2 render different skies and the same windows: only the sky rows cross a gap; a
+    checkpoint that predates the recorded version is neither oracle nor cross-domain."""
+    cases = [
+        (UNetConfig(world_version=1), "sky", 2, "cross: world v1"),
+        (UNetConfig(world_version=1), "sky", 1, "oracle"),
+        (UNetConfig(world_version=2), "sky", 1, "cross: world v2"),
+        (UNetConfig(world_version=1, crf="srgb"), "sky", 2, "cross: srgb, world v1"),
+        (UNetConfig(family="window", world_version=1), "window", 2, "oracle"),
+        (UNetConfig(family="window", world_version=1), "sky", 2, "cross: window"),
+        (UNetConfig(world_version=None), "sky", 2, "world version unknown"),
+        (UNetConfig(world_version=None, family="window"), "sky", 2, "cross: window"),
+    ]
+    for config, family, version, tag in cases:
+        found = gap(config, family=family, world_version=version)
+        assert (found.tag, found.oracle) == (tag, tag == "oracle"), (config, family, version)
+    _, legend = row_names([("unet", "a", UNetConfig(world_version=1))], family="sky", world_version=2)
+    assert legend["unet (cross: world v1)"] == (
+        "trained on paired sky photos of world version 1 with `glowgan` curves, evaluated on sky photos of version 2 "
+        "with `glowgan` curves: cross-domain"
+    )
+    _, legend = row_names([("unet", "a", UNetConfig(world_version=None))], family="sky")
+    assert "does not record" in legend["unet (world version unknown)"]
+    with pytest.raises(ValueError, match="unknown world version 3"):
+        UNetConfig(world_version=3)
+
+
+def test_unet_learns_its_world_version_and_old_checkpoints_are_unknown(tmp_path):
+    v1, v2 = (training_batch(UNetConfig(batch=2, height=8, width=16, world_version=v), 0) for v in (1, 2))
+    assert not torch.equal(v1[1], v2[1])  # the sky scenes differ: the version reaches the renderer
+    train_supervised(tmp_path / "run", UNetConfig(height=8, width=16, batch=2, world_version=1), steps=1, progress=False)
+    path = tmp_path / "run" / "checkpoint.pt"
+    assert load_unet(path)[1].world_version == 1
+    with pytest.raises(ValueError, match="world_version=1, not 2"):
+        train_supervised(tmp_path / "run", UNetConfig(height=8, width=16, batch=2), steps=2, resume=True, progress=False)
+    state = load_state(path)  # as written before the setting existed
+    del state["unet_config"]["world_version"]
+    save_checkpoint(path, state)
+    assert load_unet(path)[1].world_version is None
+    with pytest.raises(ValueError, match="predates recording the world version"):
+        train_supervised(tmp_path / "run", UNetConfig(height=8, width=16, batch=2), steps=2, resume=True, progress=False)
+
+
 # ---------------------------------------------------------------- evaluation and CLI
 
 
@@ -336,6 +379,8 @@ def test_cli_train_apply_evaluate(tmp_path, capsys):
     scores = json.loads(capsys.readouterr().out)
     assert set(scores) == {"trivial", "akyuz", "masia", "masia2009", "unet (oracle)"}
     assert all(np.isfinite(row["clipped_rmse_stops"]) for row in scores.values())
+    assert main([*evaluate, "--world-version", "1", "--methods", "trivial", "--ckpt", str(run / "checkpoint.pt")]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"trivial", "unet (cross: world v2)"}
 
     cross = tmp_path / "cross"
     args = ["baseline", "train-supervised", "--family", "window", "--crf", "srgb", "--size", "8x16"]

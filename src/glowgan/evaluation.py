@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from glowgan.camera import CameraParams, CameraPrior
 from glowgan.data.synth import scene_photos
+from glowgan.data.world import WORLD_VERSION
 from glowgan.metrics.fidelity import align_exposure, hue_error_degrees, psnr_log, psnr_pu21, to_display_nits
 from glowgan.metrics.light import clipped_energy_stops, irradiance_error
 
@@ -69,17 +70,21 @@ def held_out_photos(
     size: tuple[int, int],
     min_clipped: float = MIN_CLIPPED_FRACTION,
     camera: CameraPrior | None = None,
+    world_version: int = WORLD_VERSION,
 ) -> list[HeldOutPhoto]:
     """Photos of scenes ``seeds`` whose highlights clip (at least ``min_clipped`` of the pixels), in order.
 
     ``camera``: how they are photographed (default: the family's training-set camera,
     :func:`glowgan.data.synth.default_camera`); e.g. an sRGB or filmic curve the model never assumed.
+    ``world_version``: the version of the procedural world that renders the scenes.
     """
     height, width = size
     photos: list[HeldOutPhoto] = []
     for start in range(0, len(seeds), 32):
         chunk = [int(seed) for seed in seeds[start : start + 32]]
-        ldr, hdr, cameras = scene_photos(family, chunk, height=height, width=width, camera=camera)  # hdr: clip level 1
+        ldr, hdr, cameras = scene_photos(
+            family, chunk, height=height, width=width, camera=camera, world_version=world_version
+        )  # hdr: clip level 1
         for index, (seed, photo, scene) in enumerate(zip(chunk, ldr, hdr)):
             # the scene reached the clip level, or 8-bit rounding saturated the pixel (values just below 1)
             clipped = (scene.max(axis=-1) >= 1.0) | (photo.max(axis=-1) >= 1.0)

@@ -21,7 +21,8 @@ padded by edge replication to a multiple of ``2**depth`` and the output cropped 
 Training pairs are made on the fly from the procedural world, photographed exactly like a synthetic
 set (:func:`glowgan.data.synth.photograph`: median metering, random offset and CRF from the family's
 default camera, clipping, 8-bit quantisation); ``UNetConfig.crf`` replaces the default camera's curve
-prior, as ``glowgan data synth --crf`` does. A U-Net of one family and curve evaluated on photos of
+prior, as ``glowgan data synth --crf`` does, and ``UNetConfig.world_version`` picks the version of the world
+that renders the scenes (recorded in the checkpoint). A U-Net of one family and curve evaluated on photos of
 another is a *cross-domain* baseline; on photos of its own world, an *oracle*
 (:mod:`glowgan.baselines.domains`). **Scene seeds start at** ``TRAIN_SEED_BASE`` = 1,000,000
 and advance by one per training image (image ``n`` of a run uses scene and camera seed
@@ -73,7 +74,10 @@ class UNetConfig:
     empty: the family's default camera (the official ``glowgan`` prior), as in checkpoints written before
     the setting existed. ``height``/``width``: training crop size in pixels. ``channels``: base width
     (doubling per level). ``depth``: number of 2x downsamplings. ``batch``: images per step. ``lr``: Adam
-    learning rate. ``init_seed``: weight initialisation.
+    learning rate. ``init_seed``: weight initialisation. ``world_version``: the version of the procedural
+    world its scenes are rendered with (:data:`glowgan.data.world.WORLD_VERSIONS`); ``None`` only for a
+    checkpoint written before the version was recorded, whose world is unknown (it can be evaluated, not
+    resumed).
     """
 
     family: str = "sky"
@@ -85,10 +89,17 @@ class UNetConfig:
     batch: int = 16
     lr: float = 1e-3
     init_seed: int = 0
+    world_version: int | None = world.WORLD_VERSION
 
     def __post_init__(self) -> None:
         if self.family not in world.FAMILIES:
             raise ValueError(f"unknown scene family {self.family!r}; choose one of {', '.join(world.FAMILIES)}")
+        if self.world_version is not None and (
+            isinstance(self.world_version, bool) or self.world_version not in world.WORLD_VERSIONS
+        ):
+            raise ValueError(
+                f"unknown world version {self.world_version!r}; choose one of {', '.join(map(str, world.WORLD_VERSIONS))}"
+            )
         if self.crf:
             parse_crf(self.crf)  # raises a ValueError that names the bad family or weight
         for name in ("height", "width", "channels", "depth", "batch"):
@@ -106,7 +117,7 @@ class UNetConfig:
         unknown = set(values) - names
         if unknown:
             raise CheckpointError(f"{source}: unknown U-Net settings {sorted(unknown)}; use the glowgan that wrote it")
-        return cls(**values)
+        return cls(**{"world_version": None, **values})  # written before the world version was recorded: unknown
 
 
 class UNet(nn.Module):
@@ -205,9 +216,19 @@ def masked_log_loss(model: UNet, ldr: torch.Tensor, hdr: torch.Tensor, *, camera
 def training_batch(config: UNetConfig, images_seen: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The batch after ``images_seen`` training images: (ldr, hdr), each ``[B, 3, H, W]``; seeds >= TRAIN_SEED_BASE,
     photographed with :func:`training_camera`."""
+    if config.world_version is None:
+        raise ValueError(
+            "this U-Net's world version is unknown (its checkpoint predates the setting), so its training "
+            "scenes cannot be continued; train a new one"
+        )
     seeds = [TRAIN_SEED_BASE + images_seen + i for i in range(config.batch)]
     ldr, hdr, _ = synth.scene_photos(
-        config.family, seeds, height=config.height, width=config.width, camera=training_camera(config)
+        config.family,
+        seeds,
+        height=config.height,
+        width=config.width,
+        camera=training_camera(config),
+        world_version=config.world_version,
     )
     return torch.from_numpy(ldr).permute(0, 3, 1, 2), torch.from_numpy(hdr).permute(0, 3, 1, 2)
 
@@ -262,7 +283,12 @@ def train_supervised(
             raise ValueError(f"{root}: no {CHECKPOINT_NAME} to resume; drop --resume to start a new run")
         state = load_state(path)
         saved = UNetConfig.from_dict(state["unet_config"], source=str(path))
-        for name in ("family", "crf", "height", "width"):
+        if saved.world_version is None:
+            raise ValueError(
+                f"{path} predates recording the world version of its scenes, so it cannot be continued "
+                "with the same scenes; train a new U-Net in a new folder"
+            )
+        for name in ("family", "crf", "height", "width", "world_version"):
             if getattr(saved, name) != getattr(config, name):
                 raise ValueError(
                     f"{path} was trained with {name}={getattr(saved, name)!r}, not {getattr(config, name)!r}; "

@@ -45,6 +45,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "default camera, the glowgan curve prior); the U-Net linearises every input with this camera's mean "
         "inverse curve, so another curve than the test photos' makes a cross-domain baseline",
     )
+    train.add_argument(
+        "--world-version",
+        type=int,
+        help="version of the procedural world that renders the training scenes (default: the latest); another "
+        "than the test photos' makes a cross-domain baseline where the versions differ (sky)",
+    )
     train.add_argument("--size", default="32x64", help="training size HEIGHTxWIDTH (default: 32x64)")
     train.add_argument("--out", type=Path, required=True, help="run folder")
     length = train.add_mutually_exclusive_group(required=True)
@@ -56,8 +62,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--resume",
         action="store_true",
-        help="continue the checkpoint in --out with its own settings (--family, --crf and --size must match; "
-        "--batch, --channels, --lr are ignored)",
+        help="continue the checkpoint in --out with its own settings (--family, --crf, --world-version and --size "
+        "must match; --batch, --channels, --lr are ignored)",
     )
     train.add_argument("--threads", type=int, help="PyTorch CPU threads (default: PyTorch's choice)")
     train.set_defaults(func=run_train)
@@ -89,6 +95,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--family", default="sky", help="scene family (default: sky)")
     evaluate.add_argument("--size", default="32x64", help="HEIGHTxWIDTH (default: 32x64)")
+    evaluate.add_argument(
+        "--world-version", type=int, help="version of the procedural world of the photos (default: the latest)"
+    )
     evaluate.add_argument("--seeds", default="0-199", help="held-out scene seeds such as 0-199 (default: 0-199)")
     evaluate.add_argument(
         "--methods", default="trivial,akyuz,masia,masia2009", help="comma-separated baselines (default: all classical)"
@@ -111,7 +120,9 @@ def run_train(args: argparse.Namespace) -> int:
             raise ValueError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     height, width = parse_size(args.size)
+    versions = {} if args.world_version is None else {"world_version": args.world_version}
     config = UNetConfig(
+        **versions,
         family=args.family,
         crf=args.crf or "",
         height=height,
@@ -161,8 +172,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         entries.append(("unet", unet, unet.config))
     if not entries:
         raise ValueError("nothing to evaluate: pass --methods and/or --ckpt")
-    baselines, legend = row_names(entries, family=args.family)
-    photos = held_out_photos(args.family, parse_seeds(args.seeds), size=(height, width))
+    versions = {} if args.world_version is None else {"world_version": args.world_version}
+    baselines, legend = row_names(entries, family=args.family, **versions)
+    photos = held_out_photos(args.family, parse_seeds(args.seeds), size=(height, width), **versions)
     summary = summarise(evaluate_methods(baselines, photos))
     if args.json:
         print(json.dumps(summary, indent=2))

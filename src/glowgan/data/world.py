@@ -113,6 +113,11 @@ def render_scenes(
     return out
 
 
+def same_scenes(family: str, version_a: int, version_b: int) -> bool:
+    """Whether world versions ``version_a`` and ``version_b`` render the same ``family`` scenes for a seed."""
+    return _family_functions(family, version_a) == _family_functions(family, version_b)
+
+
 def _stack(draws: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
     """Per-image parameter dicts -> dict of float32 tensors ``[N, ...]``."""
     return {key: torch.from_numpy(np.stack([np.asarray(d[key], dtype=np.float32) for d in draws])) for key in draws[0]}

@@ -96,7 +96,9 @@ def build_report(
 
     stage = time.perf_counter()
     truth = read_world(world, settings.count, progress=progress)
-    row_names([(name, unet, unet.config) for name, unet in unet_methods], family=truth.family)  # refused early
+    row_names(  # refused early
+        [(name, unet, unet.config) for name, unet in unet_methods], family=truth.family, world_version=truth.world_version
+    )
     statistics, distances = score_samples(truth, loaded, settings, progress=progress)
     timing["samples_s"] = time.perf_counter() - stage
 

@@ -49,7 +49,9 @@ def inverse_tone_mapping(
 
     ``unets``: supervised U-Nets with their names, each row named by its gap to each table's photos."""
     camera = default_camera(truth.family)
-    photos = held_out_photos(truth.family, settings.itm_seeds, size=truth.size, camera=camera)[: settings.itm_count]
+    photos = held_out_photos(
+        truth.family, settings.itm_seeds, size=truth.size, camera=camera, world_version=truth.world_version
+    )[: settings.itm_count]
     generator, config = glowgan.generator, glowgan.config
     levels = clip_levels_for(generator, config, settings.itm_full_options)  # measured once for every inversion
     entries: list[tuple[str, _Recorder, UNetConfig | None]] = [
@@ -65,7 +67,7 @@ def inverse_tone_mapping(
             return invert_photo(generator, config, ldr, options=fast, initial=guess, clip_levels=levels, progress=False).hdr
 
         entries.append(("glowgan-fast", _Recorder(glowgan_fast), None))
-    methods, legend = row_names(entries, family=truth.family, camera=camera)
+    methods, legend = row_names(entries, family=truth.family, camera=camera, world_version=truth.world_version)
     results = evaluate_methods(methods, photos, progress=progress)
     section: dict[str, Any] = {
         "family": truth.family,
@@ -101,8 +103,10 @@ def _other_curves(
     raw = [(name, recorder.method, unet) for name, recorder, unet in entries]  # the examples keep the first photos
     for crf in settings.other_curves:
         camera = default_camera(truth.family).component(crf)
-        photos = held_out_photos(truth.family, settings.itm_seeds, size=truth.size, camera=camera)[: settings.itm_count]
-        methods, legend = row_names(raw, family=truth.family, camera=camera)
+        photos = held_out_photos(
+            truth.family, settings.itm_seeds, size=truth.size, camera=camera, world_version=truth.world_version
+        )[: settings.itm_count]
+        methods, legend = row_names(raw, family=truth.family, camera=camera, world_version=truth.world_version)
         by_curve[crf] = {
             "photos": len(photos),
             "clipped_fraction_mean": float(np.mean([photo.clipped.mean() for photo in photos])),

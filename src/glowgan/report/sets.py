@@ -89,6 +89,11 @@ class World:
     def family(self) -> str:
         return str(self.spec["family"])
 
+    @property
+    def world_version(self) -> int:
+        """The version of the procedural world that rendered the set (every manifest records it)."""
+        return int(self.spec["world_version"])
+
     def meter(self, hdr: np.ndarray) -> np.ndarray:
         """``hdr`` [N, H, W, 3] on the metered scale of this world (see the module docstring)."""
         return meter(hdr, metering=self.spec["metering"], target=self.spec["target"])
