@@ -130,6 +130,7 @@ def test_a_photo_that_fails_in_a_batch_is_retried_alone_and_does_not_take_the_ot
     assert "p1.png: ValueError: a white photo" in captured.err
     summary = json.loads((out / "summary.json").read_text())
     assert [photo["input"].rsplit("/", 1)[-1] for photo in summary["photos"]] == ["p0.png"]
+    assert summary["photos"][0]["retried_alone"] == "ValueError: a white photo"
     assert (out / "p0.exr").is_file() and not (out / "p1.exr").exists()
 
 

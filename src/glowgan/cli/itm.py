@@ -321,7 +321,7 @@ def _invert_group(items, *, progress, batch_outputs=(), **loaded) -> list:
     """Invert the photos of ``items`` ([(photo path, output paths)]) side by side, ``samples`` times each, and
     write each one's files (the JSON last: its presence means complete). Returns per photo its record, or
     the error that stopped it: a photo that cannot be read, or whose inversion fails when retried alone,
-    does not stop the others. ``batch_outputs``: every path that the batch writes, which the clean-up of an
+    does not stop the others (a record of a photo retried alone says why, under ``retried_alone``). ``batch_outputs``: every path that the batch writes, which the clean-up of an
     earlier run's files spares. ``loaded``: the networks and settings of :func:`run_itm`."""
     from glowgan import hdrio
     from glowgan.itm_samples import invert_samples_of
@@ -359,6 +359,8 @@ def _invert_group(items, *, progress, batch_outputs=(), **loaded) -> list:
               "inverting each photo alone")
         for index in readable:
             outcomes[index] = _invert_group([items[index]], progress=progress, batch_outputs=batch_outputs, **loaded)[0]
+            if isinstance(outcomes[index], dict):  # for the summary: its batch failed, it stood alone
+                outcomes[index]["retried_alone"] = f"{type(failure).__name__}: {failure}"
         return outcomes
     for index, samples_found in zip(readable, found):
         photo_path, paths = items[index]
@@ -530,6 +532,7 @@ def _summarise(summary: dict, jobs, done: list, outcomes: dict) -> None:
                     "final_tune_loss": record["final_tune_loss"],
                     "camera": record["camera"],
                     **({"spread_stops": record["samples"]["spread_stops"]} if "samples" in record else {}),
+                    **({"retried_alone": record["retried_alone"]} if "retried_alone" in record else {}),
                 }
             )
 
