@@ -20,7 +20,7 @@ raises :class:`FidUnavailable`, which callers catch to skip FID with its message
 Inputs are LDR images [N, 3, H, W] in [0, 1] (render HDR sets first, e.g. with
 :func:`glowgan.metrics.swd.render_mean_camera`); both sets are quantised to 8 bits like saved photos,
 so FID does not see a float-versus-8-bit difference. The network costs about 0.35 s of CPU time per
-image (2.7 images/s measured on a busy 2-core machine): use a few hundred images per set, and compare
+image (2.7 images/s measured on a busy 2-core machine, before the channels-last input): use a few hundred images per set, and compare
 FIDs only at equal set sizes (FID is biased by N; KID is not).
 
 **A generator against real photos** (``glowgan fid``, and FID during training), the paper's protocol
@@ -150,6 +150,9 @@ def inception_features(
     if not isinstance(ldr, torch.Tensor) or ldr.ndim != 4 or ldr.shape[1] != 3:
         raise ValueError(f"expected LDR images [N, 3, H, W] in [0, 1], got {getattr(ldr, 'shape', type(ldr))}")
     device = next(network.parameters()).device
+    # oneDNN's convolutions and pooling run faster on channels-last inputs, for the same features up to float
+    # rounding (benchmarks/fid_speed.py); other devices keep the layout they were measured with
+    layout = torch.channels_last if device.type == "cpu" else torch.contiguous_format
     features = []
     with torch.inference_mode(), torch.jit.optimized_execution(False):
         for start in tqdm(range(0, ldr.shape[0], batch_size), desc="inception", disable=not progress, leave=False):
@@ -157,7 +160,7 @@ def inception_features(
             batch = torch.round(batch.clamp(0.0, 1.0) * 255.0) / 255.0  # 8-bit, like saved photos
             batch = resize_bilinear_tf(batch, INCEPTION_SIZE)
             batch = (batch * (_INPUT_HIGH - _INPUT_LOW) + _INPUT_LOW).clamp(_INPUT_LOW, _INPUT_HIGH)
-            features.append(network(batch).double().cpu())  # [B, 2048]
+            features.append(network(batch.contiguous(memory_format=layout)).double().cpu())  # [B, 2048]
     return torch.cat(features).numpy()
 
 
