@@ -78,7 +78,7 @@ def test_expose_accepts_negative_stop_lists(exr, tmp_path):
         (["tonemap", "{tmp}/notes.exr", "{tmp}/o.png"], "notes.exr"),
         (["expose", "{exr}", "{tmp}/o.png", "--stops", "a,b"], "--stops must be"),
         (["tonemap", "{exr}", "{tmp}/o.png", "--exposure", "bright"], "--exposure"),
-        (["tonemap", "{nan}", "{tmp}/o.png"], "nonfinite"),
+        (["tonemap", "{nan}", "{tmp}/o.png"], "`--nonfinite clean`"),
     ],
 )
 def test_bad_input_is_one_clear_line_and_leaves_no_output(args, message, exr, tmp_path, capsys):

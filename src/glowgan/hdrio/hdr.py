@@ -126,8 +126,8 @@ def _handle_nonfinite(path: str | os.PathLike, image: np.ndarray, policy: str) -
         raise _error(
             path,
             f"image has {nan_pixels} pixels with NaN and {inf_pixels} pixels with Inf values",
-            'pass nonfinite="clean" to replace them (NaN and -Inf by 0, +Inf by the brightest '
-            'finite value) or nonfinite="keep" to keep them',
+            'replace them with nonfinite="clean" (on the command line `--nonfinite clean`: NaN and -Inf '
+            'become 0, +Inf the brightest finite value) or keep them with nonfinite="keep"',
         )
     if nan_pixels == inf_pixels == 0:
         return image
