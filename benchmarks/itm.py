@@ -29,22 +29,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
 from glowgan.baselines import get_baseline, method_entry
 from glowgan.baselines.domains import format_legend, row_names
 from glowgan.checkpoint import load_generator
 from glowgan.encoder import guesser, load_encoder, save_encoder, train_encoder
-from glowgan.evaluation import HeldOutPhoto, evaluate_methods, format_table, held_out_photos, summarise
+from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
-from glowgan.invert import InversionOptions, InversionResult, clip_levels_for, invert_photos
+from glowgan.invert import InversionOptions, clip_levels_for, invert_photos
 from glowgan.itm_defaults import BATCH, CLIP_LEVEL_WEIGHT, FAST_LATENT_STEPS, FAST_TUNE_STEPS, FILL_COLOURS, LATENT_STEPS, TUNE_STEPS
-from glowgan.itm_photo import blend, photo_tensor
+from glowgan.itm_rows import Inversions, with_inversion_seconds
 
 
 def main() -> None:
@@ -99,15 +96,15 @@ def main() -> None:
         parser.error("glowgan-fast needs --encoder")
     levels = clip_levels_for(generator, config, full)  # the same for the fast mode, measured once
     methods = {"trivial": get_baseline("trivial")}
-    inversions: dict[str, _Inversions] = {}  # row name -> the inversions it is timed with
+    inversions: dict[str, Inversions] = {}  # row name -> the inversions it is timed with
     if "glowgan" in wanted or fills:
-        inversions["glowgan"] = _Inversions(
-            photos, lambda ldrs: invert_photos(generator, config, ldrs, options=full, clip_levels=levels, progress=False),
+        inversions["glowgan"] = Inversions(
+            lambda ldrs: invert_photos(generator, config, ldrs, options=full, clip_levels=levels, progress=False),
             batch=args.batch, fill=full.fill, name="glowgan",
         )
-        methods["glowgan"] = inversions["glowgan"].blended(full.fill)
+        methods["glowgan"] = inversions["glowgan"].row()
         for fill in fills:
-            methods[f"glowgan (fill {fill})"] = inversions["glowgan"].blended(fill)
+            methods[f"glowgan (fill {fill})"] = inversions["glowgan"].row(fill)
             wanted.append(f"glowgan (fill {fill})")
     if "glowgan-fast" in wanted:
         if not args.encoder.exists():
@@ -115,20 +112,19 @@ def main() -> None:
             save_encoder(args.encoder, encoder, generator, record)
             print(f"trained an encoder for {record['steps']} steps ({record['seconds']:.0f} s): {args.encoder}")
         encoder = load_encoder(args.encoder, generator)
-        inversions["glowgan-fast"] = _Inversions(
-            photos,
+        inversions["glowgan-fast"] = Inversions(
             lambda ldrs: invert_photos(
                 generator, config, ldrs, options=fast, initial=guesser(encoder), clip_levels=levels, progress=False
             ),
             batch=args.batch, fill=fast.fill, name="glowgan-fast",
         )
-        methods["glowgan-fast"] = inversions["glowgan-fast"].blended(fast.fill)
+        methods["glowgan-fast"] = inversions["glowgan-fast"].row()
     entries = [method_entry(item, methods) for item in wanted]
     methods, legend = row_names(entries, family=args.family)
-    results = evaluate_methods(methods, photos)
-    for row, inverted in inversions.items():  # the rows' own timing saw only the blend
-        if row in results:
-            results[row]["seconds"] = [blend + share for blend, share in zip(results[row]["seconds"], inverted.seconds())]
+    ldrs = [photo.ldr for photo in photos]
+    for inverted in inversions.values():
+        inverted.prepare(ldrs)
+    results = with_inversion_seconds(evaluate_methods(methods, photos), inversions, ldrs)
     summary = summarise(results)
     clipped = sum(p.clipped.mean() for p in photos) / len(photos)
     print(f"\n{len(photos)} held-out {args.family} photos at {width * args.scale}x{height * args.scale}, "
@@ -140,42 +136,6 @@ def main() -> None:
         recipe = {"steps": args.steps, "tune_steps": args.tune_steps, "clip_level_weight": args.clip_level_weight,
                   "loss": args.loss, "batch": args.batch}
         args.json.write_text(json.dumps({"summary": summary, "unets": legend, "recipe": recipe, "per_image": results}, indent=1))
-
-
-class _Inversions:
-    """Every photo's inversion, made ``batch`` photos at a time before the rows are scored and kept, so
-    rows that differ only in the blend share them."""
-
-    def __init__(
-        self,
-        photos: list[HeldOutPhoto],
-        invert: Callable[[list[np.ndarray]], list[InversionResult]],
-        *,
-        batch: int,
-        fill: str,
-        name: str,
-    ):
-        self.photos, self.fill = photos, fill  # the fill the inversions were blended with
-        self.results: dict[int, InversionResult] = {}
-        for first in tqdm(range(0, len(photos), batch), desc=f"inverting ({name})", unit="batch"):
-            ldrs = [photo.ldr for photo in photos[first : first + batch]]
-            for ldr, result in zip(ldrs, invert(ldrs)):
-                self.results[id(ldr)] = result
-
-    def seconds(self) -> list[float]:
-        """Each photo's share of its batch's seconds, in the photos' order."""
-        return [sum(self.results[id(photo.ldr)].seconds.values()) for photo in self.photos]
-
-    def blended(self, fill: str) -> Callable[[np.ndarray], np.ndarray]:
-        def method(ldr: np.ndarray) -> np.ndarray:
-            result = self.results[id(ldr)]
-            if fill == self.fill:
-                return result.hdr
-            generator_hdr = torch.from_numpy(result.generator_hdr).permute(2, 0, 1)[None]
-            hdr, _ = blend(photo_tensor(ldr), generator_hdr, result.camera, circular=result.wrap, fill=fill)
-            return hdr[0].permute(1, 2, 0).numpy()
-
-        return method
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ keeping photos whose highlights clip. Methods:
   in a legend under the table.
 
 Inversions use `--steps` + `--tune-steps` (default 300 + 100, pixel loss at 32x64: shorter than the
-official 1000 + 350; say so when quoting). Besides the ITM scores of `glowgan.evaluation`, the curve
+official 1000 + 350; say so when quoting), `--batch` photos side by side (`glowgan.itm_rows`: each gets
+the result it gets alone, up to float rounding; its seconds are its share of its batch's). Besides the ITM scores of `glowgan.evaluation`, the curve
 found by each inversion is compared with the photo's true curve: RMSE over [0, 1] (257 points), beside
 the RMSE of the model prior's mean curve (what a fixed-CRF inversion assumes).
 
@@ -39,7 +40,9 @@ from glowgan.checkpoint import load_generator
 from glowgan.data.synth import default_camera
 from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
-from glowgan.invert import InversionOptions, clip_levels_for, invert_photo
+from glowgan.invert import InversionOptions, clip_levels_for, invert_photos
+from glowgan.itm_defaults import BATCH
+from glowgan.itm_rows import Inversions, with_inversion_seconds
 
 GRID = torch.linspace(0.0, 1.0, 257)[None]  # [1, 257] exposed values at which curves are compared
 
@@ -69,6 +72,7 @@ def main() -> None:
         "--clip-level-weight", type=float, default=InversionOptions().clip_level_weight,
         help="weight of the term asking the clipped region for the generator's typical level above the clip (0: off)",
     )
+    parser.add_argument("--batch", type=int, default=BATCH, help=f"photos inverted side by side (default {BATCH})")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -77,11 +81,10 @@ def main() -> None:
     generator, config = load_generator(args.ckpt)
     height, width = generator.img_resolution
     prior_mean = config.camera.prior.mean(1)
-    found: dict[str, list[cam.CameraParams]] = {}
 
     levels = clip_levels_for(generator, config, InversionOptions(clip_level_weight=args.clip_level_weight))  # once
 
-    def inversion(name: str, crf: str | None):
+    def inversion(name: str, crf: str | None) -> Inversions:
         options = InversionOptions(
             latent_steps=args.steps,
             tune_steps=args.tune_steps,
@@ -90,16 +93,15 @@ def main() -> None:
             crf_prior_weight=args.crf_prior_weight,
             clip_level_weight=args.clip_level_weight,
         )
+        return Inversions(
+            lambda ldrs: invert_photos(generator, config, ldrs, options=options, clip_levels=levels, progress=False),
+            batch=args.batch, fill=options.fill, name=name,
+        )
 
-        def run(ldr: np.ndarray) -> np.ndarray:
-            result = invert_photo(generator, config, ldr, options=options, clip_levels=levels, progress=False)
-            found.setdefault(name, []).append(result.camera)
-            return result.hdr
-
-        return run
-
-    available = {"glowgan": inversion("glowgan", None), "glowgan-pca": inversion("glowgan-pca", "pca")}
-    entries = [method_entry(item, available) for item in args.methods.split(",")]
+    inversions = {"glowgan": inversion("glowgan", None), "glowgan-pca": inversion("glowgan-pca", "pca")}
+    entries = [method_entry(item, {name: inverted.row() for name, inverted in inversions.items()})
+               for item in args.methods.split(",")]
+    inversions = {name: inverted for name, inverted in inversions.items() if name in args.methods.split(",")}
 
     report: dict[str, dict] = {
         "checkpoint": str(args.ckpt),
@@ -111,11 +113,14 @@ def main() -> None:
         camera = default_camera(args.family).component(crf)
         photos = held_out_photos(args.family, parse_seeds(args.seeds), size=(height, width), camera=camera)[: args.count]
         methods, legend = row_names(entries, family=args.family, camera=camera)
-        found.clear()
-        results = evaluate_methods(methods, photos)
+        ldrs = [photo.ldr for photo in photos]
+        for inverted in inversions.values():
+            inverted.prepare(ldrs)
+        results = with_inversion_seconds(evaluate_methods(methods, photos), inversions, ldrs)
         summary = summarise(results)
         recovery = {"prior mean (fixed CRF)": [curve_rmse(prior_mean, p.camera) for p in photos]}
-        recovery.update({name: [curve_rmse(c, p.camera) for c, p in zip(cams, photos)] for name, cams in found.items()})
+        recovery.update({name: [curve_rmse(inverted.result(p.ldr).camera, p.camera) for p in photos]
+                         for name, inverted in inversions.items()})
         clipped = float(np.mean([p.clipped.mean() for p in photos]))
         print(f"\n## photos shot with `{crf}` curves: {len(photos)} held-out {args.family} photos at {width}x{height}, "
               f"{100 * clipped:.1f} % of pixels clipped on average")

@@ -12,10 +12,12 @@ from glowgan.checkpoint import build_generator, save_checkpoint
 from glowgan.cli import main
 from glowgan.config import load_config
 from glowgan.encoder import guesser, load_encoder, predict, save_encoder, train_encoder
+from glowgan.evaluation import evaluate_methods, held_out_photos
 from glowgan.invert import InitialGuess, InversionOptions, _pivotal_tuning, invert_photo, invert_photos, tuned_synthesis, w_spread
 from glowgan.itm_defaults import FILL_COLOURS
 from glowgan.itm_losses import ImageLoss
-from glowgan.itm_photo import blend, fit_photo, resize_bilinear, saturation_mask
+from glowgan.itm_photo import blend, fit_photo, photo_tensor, resize_bilinear, saturation_mask
+from glowgan.itm_rows import Inversions, with_inversion_seconds
 from glowgan.perceptual import lpips_available
 
 TINY = ["model.resolution=[16, 32]", "model.z_dim=8", "model.w_dim=8", "model.g_channel_base=64", "model.g_channel_max=8"]
@@ -509,3 +511,38 @@ def test_a_perceptual_network_loaded_once_serves_many_photos(model, monkeypatch)
         assert invert_photo(generator, config, photo, options=options, perceptual=network, progress=False).perceptual == "msssim"
     with pytest.raises(ValueError, match="network given"):
         invert_photo(generator, config, photo, options=InversionOptions(latent_steps=1, tune_steps=0, perceptual="lpips"), perceptual=network, progress=False)
+
+
+def test_rows_invert_a_batch_at_a_time_and_blend_per_row(model):
+    generator, config = model
+    photos = held_out_photos("sky", range(40), size=(16, 32))[:3]
+    ldrs = [photo.ldr for photo in photos]
+    calls = []
+
+    def invert(batch):
+        calls.append(len(batch))
+        return invert_photos(generator, config, batch, options=FAST, progress=False)
+
+    inversions = Inversions(invert, batch=2, fill=FAST.fill, name="glowgan", progress=False)
+    inversions.prepare(ldrs[:2])
+    inversions.prepare(ldrs)  # only the third is new
+    assert calls == [2, 1]
+    own, other = inversions.row(), inversions.row("photo")
+    results = with_inversion_seconds(evaluate_methods({"own": own, "other": other}, photos), {"own": inversions}, ldrs)
+    assert calls == [2, 1], "rows look their photos up"
+    direct = invert_photos(generator, config, ldrs[:2], options=FAST, progress=False)
+    for ldr, expected in zip(ldrs, direct):
+        np.testing.assert_allclose(own(ldr), expected.hdr, rtol=1e-5, atol=1e-6)
+    found = inversions.result(ldrs[0])
+    generator_hdr = torch.from_numpy(found.generator_hdr).permute(2, 0, 1)[None]
+    by_photo, _ = blend(photo_tensor(ldrs[0]), generator_hdr, found.camera, circular=found.wrap, fill="photo")
+    np.testing.assert_array_equal(other(ldrs[0]), by_photo[0].permute(1, 2, 0).numpy())
+    shares = inversions.seconds(ldrs)
+    assert all(share > 0 for share in shares)
+    assert all(total >= share for total, share in zip(results["own"]["seconds"], shares))
+    assert all(total < share for total, share in zip(results["other"]["seconds"], shares)), "only the named rows"
+    unprepared = held_out_photos("sky", range(40, 80), size=(16, 32))[0].ldr
+    own(unprepared)
+    assert calls == [2, 1, 1], "a photo not prepared is inverted alone"
+    with pytest.raises(ValueError, match="batch must be at least 1"):
+        Inversions(invert, batch=0, fill="generator", name="x")

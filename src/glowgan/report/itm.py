@@ -18,7 +18,9 @@ from glowgan.baselines.domains import row_names
 from glowgan.baselines.supervised import UNetBaseline, UNetConfig
 from glowgan.data.synth import default_camera
 from glowgan.evaluation import HeldOutPhoto, evaluate_methods, held_out_photos, summarise
-from glowgan.invert import clip_levels_for, invert_photo
+from glowgan.invert import clip_levels_for, invert_photos
+from glowgan.itm_defaults import BATCH
+from glowgan.itm_rows import Inversions, with_inversion_seconds
 from glowgan.metrics.fidelity import align_exposure
 from glowgan.report.sets import Model, World
 from glowgan.report.settings import BASELINE_METHODS, EXAMPLE_STOPS, ReportSettings
@@ -58,17 +60,18 @@ def inverse_tone_mapping(
         (name, _Recorder(get_baseline(name)), None) for name in BASELINE_METHODS
     ]
     entries += [(name, _Recorder(unet), unet.config) for name, unet in unets]
+    inversions: dict[str, Inversions] = {}  # GlowGAN's rows, inverted a batch of photos at a time
     if encoder_model is not None:
         from glowgan.encoder import guesser
 
         fast, guess = settings.itm_fast_options, guesser(encoder_model)
-
-        def glowgan_fast(ldr: np.ndarray) -> np.ndarray:
-            return invert_photo(generator, config, ldr, options=fast, initial=guess, clip_levels=levels, progress=False).hdr
-
-        entries.append(("glowgan-fast", _Recorder(glowgan_fast), None))
+        inversions["glowgan-fast"] = Inversions(
+            lambda ldrs: invert_photos(generator, config, ldrs, options=fast, initial=guess, clip_levels=levels, progress=False),
+            batch=BATCH, fill=fast.fill, name="glowgan-fast", progress=progress,
+        )
+        entries.append(("glowgan-fast", _Recorder(inversions["glowgan-fast"].row()), None))
     methods, legend = row_names(entries, family=truth.family, camera=camera, world_version=truth.world_version)
-    results = evaluate_methods(methods, photos, progress=progress)
+    results = _evaluate(methods, photos, inversions, progress)
     section: dict[str, Any] = {
         "family": truth.family,
         "size": list(truth.size),
@@ -79,23 +82,42 @@ def inverse_tone_mapping(
         "unets": legend,
         "fast_options": asdict(settings.itm_fast_options) if encoder_model is not None else None,
     }
-    section["by_curve"] = _other_curves(truth, entries, settings, progress)
+    section["by_curve"] = _other_curves(truth, entries, inversions, settings, progress)
     full_count = min(settings.itm_full_count, len(photos))
     if full_count:
         full = settings.itm_full_options
-        methods["glowgan"] = _Recorder(
-            lambda ldr: invert_photo(generator, config, ldr, options=full, clip_levels=levels, progress=False).hdr
+        full_inversions = Inversions(
+            lambda ldrs: invert_photos(generator, config, ldrs, options=full, clip_levels=levels, progress=False),
+            batch=BATCH, fill=full.fill, name="glowgan", progress=progress,
         )
-        results["glowgan"] = evaluate_methods({"glowgan": methods["glowgan"]}, photos[:full_count], progress=progress)[
-            "glowgan"
-        ]
+        methods["glowgan"] = _Recorder(full_inversions.row())
+        results["glowgan"] = _evaluate(
+            {"glowgan": methods["glowgan"]}, photos[:full_count], {"glowgan": full_inversions}, progress
+        )["glowgan"]
         subset = {name: {key: values[:full_count] for key, values in rows.items()} for name, rows in results.items()}
         section["full_subset"] = {"photos": full_count, "summary": summarise(subset), "options": asdict(full)}
     return section, _example_rows(photos[: settings.examples], methods)
 
 
+def _evaluate(
+    methods: dict[str, Callable[[np.ndarray], np.ndarray]],
+    photos: list[HeldOutPhoto],
+    inversions: dict[str, Inversions],
+    progress: bool,
+) -> dict[str, dict[str, list[Any]]]:
+    """``evaluate_methods``, with GlowGAN's photos inverted ahead in batches and their time in its rows."""
+    ldrs = [photo.ldr for photo in photos]
+    for inverted in inversions.values():
+        inverted.prepare(ldrs)
+    return with_inversion_seconds(evaluate_methods(methods, photos, progress=progress), inversions, ldrs)
+
+
 def _other_curves(
-    truth: World, entries: list[tuple[str, _Recorder, UNetConfig | None]], settings: ReportSettings, progress: bool
+    truth: World,
+    entries: list[tuple[str, _Recorder, UNetConfig | None]],
+    inversions: dict[str, Inversions],
+    settings: ReportSettings,
+    progress: bool,
 ) -> dict[str, Any]:
     """The same methods on the same scenes photographed with curve families the model never assumed
     (the world's camera otherwise): one summary per family, U-Net rows named against its photos."""
@@ -110,7 +132,7 @@ def _other_curves(
         by_curve[crf] = {
             "photos": len(photos),
             "clipped_fraction_mean": float(np.mean([photo.clipped.mean() for photo in photos])),
-            "summary": summarise(evaluate_methods(methods, photos, progress=progress)),
+            "summary": summarise(_evaluate(methods, photos, inversions, progress)),
             "unets": legend,
         }
     return by_curve
