@@ -48,14 +48,16 @@ def test_light_scores_are_exact_for_the_truth_and_low_for_the_clip(photos):
     assert photo.panorama  # sky at 2:1
     perfect = score(3.0 * photo.hdr, photo)
     assert abs(perfect["clipped_energy_stops"]) < 1e-4 and perfect["irradiance_rms_stops"] < 1e-4
+    assert abs(perfect["clipped_peak_stops"]) < 1e-4
     assert perfect["clipped_hue_degrees"] < 1e-3
     assert {f"irradiance_stops_{axis}" for axis in ("+x", "-x", "+y", "-y", "+z", "-z")} <= set(perfect)
     trivial = score(get_baseline("trivial")(photo.ldr), photo)
     assert trivial["clipped_energy_stops"] < -1  # a sun left at the clip level lacks most of its light
+    assert trivial["clipped_peak_stops"] < trivial["clipped_energy_stops"] < 0  # its core most of all
     assert trivial["irradiance_rms_stops"] > 0.05
     summary = summarise(evaluate_methods({"trivial": get_baseline("trivial")}, photos[:2], progress=False))
     assert "clipped energy st" in format_table(summary) and "irradiance RMS st" in format_table(summary)
-    assert "clipped hue °" in format_table(summary)
+    assert "clipped hue °" in format_table(summary) and "clipped peak st" in format_table(summary)
 
 
 def test_photos_that_are_not_panoramas_get_no_irradiance_score():

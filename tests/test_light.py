@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from glowgan.envmap import texel_directions
-from glowgan.metrics.light import AXIS_NAMES, axis_irradiance, clipped_energy_stops, irradiance_error
+from glowgan.metrics.light import AXIS_NAMES, axis_irradiance, clipped_energy_stops, clipped_peak_stops, irradiance_error
 
 
 def test_a_uniform_panorama_gives_pi_l_at_every_axis_normal():
@@ -51,6 +51,19 @@ def test_a_scaled_restoration_is_off_by_log2_of_the_scale():
     assert all(value == pytest.approx(math.log2(3.0), abs=1e-5) for value in error["per_normal_stops"].values())
 
 
+def test_the_peak_sees_an_invented_sun_where_the_energy_barely_moves():
+    truth = np.full((16, 32, 3), 1.5, np.float32)  # a bright, sunless sky that clips
+    clipped = np.zeros((16, 32), bool)
+    clipped[:8] = True
+    invented = truth.copy()
+    invented[3, 12] = 1.5 * 64.0  # one pixel 6 stops brighter: a sun the photo does not have
+    assert clipped_peak_stops(invented, truth, clipped) == pytest.approx(6.0, abs=1e-6)
+    assert clipped_energy_stops(invented, truth, clipped) == pytest.approx(np.log2(1 + 63 / 256), abs=1e-6)
+    assert clipped_peak_stops(truth, truth, clipped) == 0.0
+    assert clipped_peak_stops(0.5 * truth, truth, clipped) == pytest.approx(-1.0, abs=1e-6)
+    assert clipped_peak_stops(np.zeros_like(truth), truth, clipped) == -np.inf
+
+
 def test_irradiance_error_sees_which_side_lacks_light_and_ignores_darkness_on_both_sides():
     truth = np.zeros((32, 64, 3), np.float32)
     truth[:16] = 1.0  # lit from above only
@@ -66,6 +79,10 @@ def test_light_metrics_refuse_mismatched_or_empty_inputs():
         clipped_energy_stops(truth, truth, np.zeros((16, 32), bool))
     with pytest.raises(ValueError, match="one image size"):
         clipped_energy_stops(truth[:8], truth, np.ones((16, 32), bool))
+    with pytest.raises(ValueError, match="the peak of the clipped region needs"):
+        clipped_peak_stops(truth, truth, np.zeros((16, 32), bool))
+    with pytest.raises(ValueError, match="black in the clipped region; its peak"):
+        clipped_peak_stops(truth, np.zeros_like(truth), np.ones((16, 32), bool))
     with pytest.raises(ValueError, match="2:1"):
         irradiance_error(np.ones((16, 16, 3)), np.ones((16, 16, 3)))
     with pytest.raises(ValueError, match="black"):

@@ -16,7 +16,9 @@ camera's exposure:
   upper cut-off;
 - the RMSE in stops over the unclipped pixels (how well the rest of the photo is linearised);
 - the light restored (``metrics.light``): the **energy** of the clipped region, ``log2`` of restored over
-  true summed luminance there (0 is right, negative too little light), and for panoramas (the ``sky``
+  true summed luminance there (0 is right, negative too little light), its **peak**, ``log2`` of the
+  restored over the true brightest luminance there (a sun invented in a bright sky is strongly positive),
+  and for panoramas (the ``sky``
   family at 2:1) the **diffuse irradiance error** at the 6 axis normals, in stops: their RMS, and each
   normal's signed error (``irradiance_stops_+y`` is the sky side);
 - the colour error in the clipped region (``metrics.fidelity.hue_error_degrees``): the mean angle between
@@ -41,7 +43,7 @@ from glowgan.camera import CameraParams, CameraPrior
 from glowgan.data.synth import scene_photos
 from glowgan.data.world import WORLD_VERSION
 from glowgan.metrics.fidelity import align_exposure, hue_error_degrees, psnr_log, psnr_pu21, to_display_nits
-from glowgan.metrics.light import clipped_energy_stops, irradiance_error
+from glowgan.metrics.light import clipped_energy_stops, clipped_peak_stops, irradiance_error
 
 # A photo enters an evaluation only if at least this fraction of its pixels clipped.
 MIN_CLIPPED_FRACTION = 0.002
@@ -113,6 +115,7 @@ def score(test_hdr: np.ndarray, photo: HeldOutPhoto) -> dict[str, float]:
         "clipped_bias_stops": float(np.mean(error_stops[photo.clipped])),
         "unclipped_rmse_stops": float(np.sqrt(np.mean(np.square(error_stops[unclipped])))),
         "clipped_energy_stops": clipped_energy_stops(gain * test_hdr, photo.hdr, photo.clipped),
+        "clipped_peak_stops": clipped_peak_stops(gain * test_hdr, photo.hdr, photo.clipped),
         "clipped_hue_degrees": hue_error_degrees(test_hdr, photo.hdr, mask=photo.clipped),
     }
     if photo.panorama:
@@ -160,6 +163,7 @@ SUMMARY_COLUMNS = (
     ("clipped_bias_stops", "clipped bias st", "+.2f"),
     ("unclipped_rmse_stops", "rest RMSE st", ".2f"),
     ("clipped_energy_stops", "clipped energy st", "+.2f"),
+    ("clipped_peak_stops", "clipped peak st", "+.2f"),
     ("clipped_hue_degrees", "clipped hue °", ".1f"),
     ("irradiance_rms_stops", "irradiance RMS st", ".2f"),
     ("seconds", "s/image", ".3g"),

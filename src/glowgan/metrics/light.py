@@ -1,12 +1,16 @@
 """Light-based scores of an HDR reconstruction against its ground truth: what matters for lighting.
 
 PU21 and log errors judge how an image looks; an environment map is judged by the light it casts.
-Two scores, both in stops (log2 of restored over true, so 0 is exact, -1 is half the light):
+Three scores, all in stops (log2 of restored over true, so 0 is exact, -1 is half the light):
 
 - :func:`clipped_energy_stops`: the energy of the clipped region, ``log2(sum Y_restored / sum Y_true)``
   over the pixels the photo clipped, with ``Y`` the Rec.709 luminance
   (:func:`glowgan.metrics.dynamic_range.luminance`). A restoration that leaves highlights at the clip
   level has a large negative energy; one whose sun is too small but too bright can still be right.
+- :func:`clipped_peak_stops`: the brightest pixel of the clipped region, ``log2(max Y_restored /
+  max Y_true)`` there. A sun invented where the photo's clipped region is a bright, sunless sky shows
+  as a large positive peak, one left at the clip level as a large negative one, where the energy may
+  look right.
 - :func:`irradiance_error`: the diffuse irradiance of an equirectangular panorama at the 6 axis normals
   (+x, -x, +y (up), -y, +z (the map's centre), -z; the convention of :mod:`glowgan.envmap`), the
   cosine- and solid-angle-weighted integral ``E(n) = int L(w) max(0, n . w) dw`` computed by
@@ -38,6 +42,24 @@ IRRADIANCE_FLOOR = 2.0**-20
 def clipped_energy_stops(restored_hdr: np.ndarray, true_hdr: np.ndarray, clipped: np.ndarray) -> float:
     """``log2(sum Y(restored) / sum Y(true))`` over the ``clipped`` pixels [H, W] (bool) of two
     linear images [H, W, 3] on one scale; -inf when the restoration is black there."""
+    restored, true = _clipped_luminance(restored_hdr, true_hdr, clipped, "energy")
+    with np.errstate(divide="ignore"):
+        return float(np.log2(float(restored.sum()) / float(true.sum())))
+
+
+def clipped_peak_stops(restored_hdr: np.ndarray, true_hdr: np.ndarray, clipped: np.ndarray) -> float:
+    """``log2(max Y(restored) / max Y(true))`` over the ``clipped`` pixels [H, W] (bool) of two linear
+    images [H, W, 3] on one scale; -inf when the restoration is black there."""
+    restored, true = _clipped_luminance(restored_hdr, true_hdr, clipped, "peak")
+    with np.errstate(divide="ignore"):
+        return float(np.log2(float(restored.max()) / float(true.max())))
+
+
+def _clipped_luminance(
+    restored_hdr: np.ndarray, true_hdr: np.ndarray, clipped: np.ndarray, score: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The luminance of both images at the clipped pixels [K], checked: one size, a non-empty mask, and
+    light in the truth there (the ratio ``score`` takes is undefined otherwise)."""
     restored_hdr, true_hdr, clipped = np.asarray(restored_hdr), np.asarray(true_hdr), np.asarray(clipped, dtype=bool)
     if restored_hdr.shape != true_hdr.shape or clipped.shape != true_hdr.shape[:2]:
         raise ValueError(
@@ -45,12 +67,11 @@ def clipped_energy_stops(restored_hdr: np.ndarray, true_hdr: np.ndarray, clipped
             "must be one image size ([H, W, 3] and [H, W])"
         )
     if not clipped.any():
-        raise ValueError("the clipped mask is empty: the energy of the clipped region needs at least one clipped pixel")
-    true_energy = float(luminance(true_hdr)[clipped].sum())
-    if not true_energy > 0:
-        raise ValueError("the true image is black in the clipped region; its energy ratio is undefined")
-    with np.errstate(divide="ignore"):
-        return float(np.log2(float(luminance(restored_hdr)[clipped].sum()) / true_energy))
+        raise ValueError(f"the clipped mask is empty: the {score} of the clipped region needs at least one clipped pixel")
+    true = luminance(true_hdr)[clipped]
+    if not true.sum() > 0:
+        raise ValueError(f"the true image is black in the clipped region; its {score} ratio is undefined")
+    return luminance(restored_hdr)[clipped], true
 
 
 def axis_irradiance(hdr: np.ndarray) -> np.ndarray:
