@@ -12,11 +12,11 @@ interrupted run continues where it stopped (training runs resume from their last
  7. `glowgan eval` with all of them: OUT/report/report.md.
 
 The plan (minutes per stage, estimated for an otherwise idle 2-core machine: the cpu-32x64 preset
-trains at ~45-55 img/s end to end, Inception runs at ~3-5 img/s, GlowGAN's full inversion takes 0.5-5
-min per photo)
+trains at ~45-90 img/s end to end, Inception runs at ~8-12 img/s, GlowGAN's inversions run 8 photos
+side by side)
 is printed before anything starts, and each stage's actual time after it ends.
 
-    python benchmarks/report.py --out runs/report-cpu            # everything, about 1.8 hours (108 min measured)
+    python benchmarks/report.py --out runs/report-cpu            # everything, 81 min measured (108 on a busier day)
     python benchmarks/report.py --out runs/report-cpu --dry-run  # the plan only
 """
 
@@ -41,10 +41,10 @@ ABLATION_SIGMAS = (0.25, 1.0, 2.0)
 UNET_MINUTES = 10
 ENCODER_MINUTES = 5
 # Measured or estimated on an idle 2-core machine (see the module docstring).
-TRAIN_IMAGES_PER_S = 45.0  # the projected-D preset, 2026-11-30 (docs/report/README.md)
+TRAIN_IMAGES_PER_S = 60.0  # today's preset: 40-58 img/s measured 2026-11-30, 55-88 on 2026-12-01 (docs/report/README.md)
 TRAIN_STARTUP_MINUTES = 1.0
 SYNTH_MINUTES = 3.0
-EVAL_MINUTES = 40.0  # sampling and SWD ~3, FID ~27 (three curves), ITM ~10 (fast mode on 3 curves, 4 full inversions)
+EVAL_MINUTES = 30.0  # measured 26.7 on 2026-12-01: samples, SWD and FID (three curves) 22.4, ITM 4.1 (batched)
 
 
 @dataclass

@@ -19,9 +19,9 @@ raises :class:`FidUnavailable`, which callers catch to skip FID with its message
 
 Inputs are LDR images [N, 3, H, W] in [0, 1] (render HDR sets first, e.g. with
 :func:`glowgan.metrics.swd.render_mean_camera`); both sets are quantised to 8 bits like saved photos,
-so FID does not see a float-versus-8-bit difference. The network costs about 0.35 s of CPU time per
-image (2.7 images/s measured on a busy 2-core machine, before the channels-last input): use a few hundred images per set, and compare
-FIDs only at equal set sizes (FID is biased by N; KID is not).
+so FID does not see a float-versus-8-bit difference. The network runs at about 10 images/s on an idle
+2-core CPU (channels-last inputs; 7.8 without, ``benchmarks/fid_speed.py``): use a few hundred images per
+set, and compare FIDs only at equal set sizes (FID is biased by N; KID is not).
 
 **A generator against real photos** (``glowgan fid``, and FID during training), the paper's protocol
 (GlowGAN Sec. 4.1: FID between LDR images, as StyleGAN2-ADA's metrics compute it):
