@@ -37,11 +37,11 @@ from glowgan.baselines import get_baseline, method_entry
 from glowgan.baselines.domains import format_legend, row_names
 from glowgan.checkpoint import load_generator
 from glowgan.encoder import guesser, load_encoder, save_encoder, train_encoder
-from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
+from glowgan.evaluation import format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
 from glowgan.invert import InversionOptions, clip_levels_for, invert_photos
 from glowgan.itm_defaults import BATCH, CLIP_LEVEL_WEIGHT, FAST_LATENT_STEPS, FAST_TUNE_STEPS, FILL_COLOURS, LATENT_STEPS, TUNE_STEPS
-from glowgan.itm_rows import Inversions, with_inversion_seconds
+from glowgan.itm_rows import Inversions, evaluate
 
 
 def main() -> None:
@@ -121,10 +121,7 @@ def main() -> None:
         methods["glowgan-fast"] = inversions["glowgan-fast"].row()
     entries = [method_entry(item, methods) for item in wanted]
     methods, legend = row_names(entries, family=args.family)
-    ldrs = [photo.ldr for photo in photos]
-    for inverted in inversions.values():
-        inverted.prepare(ldrs)
-    results = with_inversion_seconds(evaluate_methods(methods, photos), inversions, ldrs)
+    results = evaluate(methods, photos, inversions)
     summary = summarise(results)
     clipped = sum(p.clipped.mean() for p in photos) / len(photos)
     print(f"\n{len(photos)} held-out {args.family} photos at {width * args.scale}x{height * args.scale}, "

@@ -38,11 +38,11 @@ from glowgan.baselines import method_entry
 from glowgan.baselines.domains import format_legend, row_names
 from glowgan.checkpoint import load_generator
 from glowgan.data.synth import default_camera
-from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, summarise
+from glowgan.evaluation import format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
 from glowgan.invert import InversionOptions, clip_levels_for, invert_photos
 from glowgan.itm_defaults import BATCH
-from glowgan.itm_rows import Inversions, with_inversion_seconds
+from glowgan.itm_rows import Inversions, evaluate
 
 GRID = torch.linspace(0.0, 1.0, 257)[None]  # [1, 257] exposed values at which curves are compared
 
@@ -98,10 +98,10 @@ def main() -> None:
             batch=args.batch, fill=options.fill, name=name,
         )
 
-    inversions = {"glowgan": inversion("glowgan", None), "glowgan-pca": inversion("glowgan-pca", "pca")}
-    entries = [method_entry(item, {name: inverted.row() for name, inverted in inversions.items()})
-               for item in args.methods.split(",")]
-    inversions = {name: inverted for name, inverted in inversions.items() if name in args.methods.split(",")}
+    available = {"glowgan": inversion("glowgan", None), "glowgan-pca": inversion("glowgan-pca", "pca")}
+    wanted = args.methods.split(",")
+    entries = [method_entry(item, {name: inverted.row() for name, inverted in available.items()}) for item in wanted]
+    inversions = {name: inverted for name, inverted in available.items() if name in wanted}
 
     report: dict[str, dict] = {
         "checkpoint": str(args.ckpt),
@@ -113,10 +113,7 @@ def main() -> None:
         camera = default_camera(args.family).component(crf)
         photos = held_out_photos(args.family, parse_seeds(args.seeds), size=(height, width), camera=camera)[: args.count]
         methods, legend = row_names(entries, family=args.family, camera=camera)
-        ldrs = [photo.ldr for photo in photos]
-        for inverted in inversions.values():
-            inverted.prepare(ldrs)
-        results = with_inversion_seconds(evaluate_methods(methods, photos), inversions, ldrs)
+        results = evaluate(methods, photos, inversions)
         summary = summarise(results)
         recovery = {"prior mean (fixed CRF)": [curve_rmse(prior_mean, p.camera) for p in photos]}
         recovery.update({name: [curve_rmse(inverted.result(p.ldr).camera, p.camera) for p in photos]

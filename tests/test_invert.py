@@ -12,12 +12,12 @@ from glowgan.checkpoint import build_generator, save_checkpoint
 from glowgan.cli import main
 from glowgan.config import load_config
 from glowgan.encoder import guesser, load_encoder, predict, save_encoder, train_encoder
-from glowgan.evaluation import evaluate_methods, held_out_photos
+from glowgan.evaluation import held_out_photos
 from glowgan.invert import InitialGuess, InversionOptions, _pivotal_tuning, invert_photo, invert_photos, tuned_synthesis, w_spread
 from glowgan.itm_defaults import FILL_COLOURS
 from glowgan.itm_losses import ImageLoss
 from glowgan.itm_photo import blend, fit_photo, photo_tensor, resize_bilinear, saturation_mask
-from glowgan.itm_rows import Inversions, with_inversion_seconds
+from glowgan.itm_rows import Inversions, evaluate
 from glowgan.perceptual import lpips_available
 
 TINY = ["model.resolution=[16, 32]", "model.z_dim=8", "model.w_dim=8", "model.g_channel_base=64", "model.g_channel_max=8"]
@@ -529,7 +529,7 @@ def test_rows_invert_a_batch_at_a_time_and_blend_per_row(model):
     inversions.prepare(ldrs)  # only the third is new
     assert calls == [2, 1]
     own, other = inversions.row(), inversions.row("photo")
-    results = with_inversion_seconds(evaluate_methods({"own": own, "other": other}, photos), {"own": inversions}, ldrs)
+    results = evaluate({"own": own, "other": other}, photos, {"own": inversions}, progress=False)
     assert calls == [2, 1], "rows look their photos up"
     direct = invert_photos(generator, config, ldrs[:2], options=quick, progress=False)
     for ldr, expected in zip(ldrs, direct):

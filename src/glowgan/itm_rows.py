@@ -6,8 +6,9 @@ gets the result it gets alone, up to float rounding). :class:`Inversions` theref
 photos ahead, ``batch`` at a time (:meth:`Inversions.prepare`), and its rows (:meth:`Inversions.row`)
 look each photo's result up; a photo that was not prepared is inverted alone when its row asks. Rows
 that differ only in how the generator's image is blended into the photo share one set of inversions.
-Since a row's own call only blends, :func:`with_inversion_seconds` adds each photo's share of its
-batch's time to the seconds that ``evaluate_methods`` measured.
+:func:`evaluate` does both for a table: it prepares every set of inversions for the photos, scores the
+rows with ``evaluate_methods``, and, since a row's own call only blends, adds each photo's share of its
+batch's time to the seconds measured for the rows named in its ``inversions``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from glowgan.evaluation import HeldOutPhoto, evaluate_methods
 from glowgan.invert import InversionResult
 from glowgan.itm_photo import blend, photo_tensor
 
@@ -76,12 +78,21 @@ class Inversions:
         return method
 
 
-def with_inversion_seconds(
-    results: dict[str, dict[str, list[Any]]], inversions: dict[str, Inversions], photos: Sequence[np.ndarray]
+def evaluate(
+    methods: dict[str, Callable[[np.ndarray], np.ndarray]],
+    photos: Sequence[HeldOutPhoto],
+    inversions: dict[str, Inversions],
+    *,
+    progress: bool = True,
 ) -> dict[str, dict[str, list[Any]]]:
-    """``results`` of ``evaluate_methods`` on ``photos``, each row named in ``inversions`` with its photos'
-    share of their batches' time added to the seconds of its own call (which only blended)."""
+    """``evaluate_methods(methods, photos)`` with every set of ``inversions`` prepared for the photos first,
+    and each row named in ``inversions`` given its photos' share of their batches' time on top of the
+    seconds of its own call (which only blended)."""
+    ldrs = [photo.ldr for photo in photos]
+    for inverted in inversions.values():
+        inverted.prepare(ldrs)
+    results = evaluate_methods(methods, photos, progress=progress)
     for row, inverted in inversions.items():
         if row in results:
-            results[row]["seconds"] = [own + share for own, share in zip(results[row]["seconds"], inverted.seconds(photos))]
+            results[row]["seconds"] = [own + share for own, share in zip(results[row]["seconds"], inverted.seconds(ldrs))]
     return results

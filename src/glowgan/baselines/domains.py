@@ -42,6 +42,11 @@ class Gap:
         return self.trained_family == self.photo_family and self.same_curve and self.same_scenes is True
 
     @property
+    def other_version(self) -> bool:
+        """The family is the photos', but the U-Net's world version renders it differently."""
+        return self.same_scenes is False and self.trained_family == self.photo_family
+
+    @property
     def tag(self) -> str:
         """Short, for a table row: ``oracle``, ``cross:`` and what differs (``cross: window, srgb``,
         ``cross: world v1``), or ``world version unknown`` where only the unknown version could differ."""
@@ -49,7 +54,7 @@ class Gap:
             return "oracle"
         differs = [self.trained_family] if self.trained_family != self.photo_family else []
         differs += [] if self.same_curve else [self.trained_curve]
-        if self.same_scenes is False and self.trained_family == self.photo_family:
+        if self.other_version:
             differs.append(f"world v{self.trained_version}")
         return "cross: " + ", ".join(differs) if differs else "world version unknown"
 
@@ -68,7 +73,7 @@ class Gap:
                 "(retrain it to know)"
             )
         versions = ("", "")
-        if self.same_scenes is False and self.trained_family == self.photo_family:
+        if self.other_version:
             versions = (f" of world version {self.trained_version}", f" of version {self.photo_version}")
         return (
             f"trained on paired {self.trained_family} photos{versions[0]} with `{self.trained_curve}` curves, "

@@ -17,10 +17,10 @@ from glowgan.baselines import get_baseline
 from glowgan.baselines.domains import row_names
 from glowgan.baselines.supervised import UNetBaseline, UNetConfig
 from glowgan.data.synth import default_camera
-from glowgan.evaluation import HeldOutPhoto, evaluate_methods, held_out_photos, summarise
+from glowgan.evaluation import HeldOutPhoto, held_out_photos, summarise
 from glowgan.invert import clip_levels_for, invert_photos
 from glowgan.itm_defaults import BATCH
-from glowgan.itm_rows import Inversions, with_inversion_seconds
+from glowgan.itm_rows import Inversions, evaluate
 from glowgan.metrics.fidelity import align_exposure
 from glowgan.report.sets import Model, World
 from glowgan.report.settings import BASELINE_METHODS, EXAMPLE_STOPS, ReportSettings
@@ -71,7 +71,7 @@ def inverse_tone_mapping(
         )
         entries.append(("glowgan-fast", _Recorder(inversions["glowgan-fast"].row()), None))
     methods, legend = row_names(entries, family=truth.family, camera=camera, world_version=truth.world_version)
-    results = _evaluate(methods, photos, inversions, progress)
+    results = evaluate(methods, photos, inversions, progress=progress)
     section: dict[str, Any] = {
         "family": truth.family,
         "size": list(truth.size),
@@ -91,25 +91,12 @@ def inverse_tone_mapping(
             batch=BATCH, fill=full.fill, name="glowgan", progress=progress,
         )
         methods["glowgan"] = _Recorder(full_inversions.row())
-        results["glowgan"] = _evaluate(
-            {"glowgan": methods["glowgan"]}, photos[:full_count], {"glowgan": full_inversions}, progress
+        results["glowgan"] = evaluate(
+            {"glowgan": methods["glowgan"]}, photos[:full_count], {"glowgan": full_inversions}, progress=progress
         )["glowgan"]
         subset = {name: {key: values[:full_count] for key, values in rows.items()} for name, rows in results.items()}
         section["full_subset"] = {"photos": full_count, "summary": summarise(subset), "options": asdict(full)}
     return section, _example_rows(photos[: settings.examples], methods)
-
-
-def _evaluate(
-    methods: dict[str, Callable[[np.ndarray], np.ndarray]],
-    photos: list[HeldOutPhoto],
-    inversions: dict[str, Inversions],
-    progress: bool,
-) -> dict[str, dict[str, list[Any]]]:
-    """``evaluate_methods``, with GlowGAN's photos inverted ahead in batches and their time in its rows."""
-    ldrs = [photo.ldr for photo in photos]
-    for inverted in inversions.values():
-        inverted.prepare(ldrs)
-    return with_inversion_seconds(evaluate_methods(methods, photos, progress=progress), inversions, ldrs)
 
 
 def _other_curves(
@@ -132,7 +119,7 @@ def _other_curves(
         by_curve[crf] = {
             "photos": len(photos),
             "clipped_fraction_mean": float(np.mean([photo.clipped.mean() for photo in photos])),
-            "summary": summarise(_evaluate(methods, photos, inversions, progress)),
+            "summary": summarise(evaluate(methods, photos, inversions, progress=progress)),
             "unets": legend,
         }
     return by_curve
