@@ -11,6 +11,10 @@ clips):
 - the generator: its samples photographed through its own camera prior (how its discriminator saw them),
   those that clip as much.
 
+With ``--white`` a pixel counts only when every channel clips, as inverse tone mapping counts it
+(``glowgan.itm_levels``: a light far over the clip saturates all three channels, a bright coloured sky
+one or two).
+
 Columns: the mean over all clipped pixels; the mean over photos of each photo's mean; the same over the
 photos that clip less than 1 % of their pixels (a sun, a lamp); the share of photos that clip more than
 3 % (a bright sky, a window).
@@ -42,6 +46,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0-99", help="held-out scene seeds (photos that do not clip are skipped)")
     parser.add_argument("--samples", type=int, default=512, help="generator samples (latent seeds from --seed)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--white", action="store_true", help="count a pixel only when every channel clips (as ITM does)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -49,8 +54,9 @@ def main() -> None:
 
     generator, config = load_generator(args.ckpt)
     photos = held_out_photos(args.family, parse_seeds(args.seeds), size=generator.img_resolution)
-    truth = ClipLevels.of_scenes(np.stack([photo.hdr for photo in photos]))
-    rows = {"truth": summary(truth), "generator": summary(ClipLevels.measure(generator, config, samples=args.samples, seed=args.seed))}
+    truth = ClipLevels.of_scenes(np.stack([photo.hdr for photo in photos]), white=args.white)
+    sampled = ClipLevels.measure(generator, config, samples=args.samples, seed=args.seed, white=args.white)
+    rows = {"truth": summary(truth), "generator": summary(sampled)}
     print(f"{len(truth.shares)} held-out {args.family} photos that clip; {rows['generator']['photos']} of {args.samples} "
           "generator samples that clip as much. Stops above the clip level of the clipped pixels:\n")
     print("| | photos | pixel mean | per-photo mean | photos clipping < 1 % | share clipping > 3 % |")
@@ -59,7 +65,8 @@ def main() -> None:
         print(f"| {name} | {row['photos']} | {row['pixel_mean']:.2f} | {row['photo_mean']:.2f} | "
               f"{'–' if row['small_photo_mean'] is None else format(row['small_photo_mean'], '.2f')} | {100 * row['large_share']:.0f} % |")
     if args.json:
-        args.json.write_text(json.dumps({"ckpt": str(args.ckpt), "seeds": args.seeds, **rows}, indent=1) + "\n")
+        record = {"ckpt": str(args.ckpt), "seeds": args.seeds, "white": args.white, **rows}
+        args.json.write_text(json.dumps(record, indent=1) + "\n")
 
 
 def summary(levels: ClipLevels) -> dict[str, float]:

@@ -5,7 +5,9 @@ exposure offset and CRF, clipping, 8 bits), keeping photos whose highlights clip
 photo back into HDR; scores are PU21-PSNR over the whole image and over the clipped region, after a
 least-squares exposure alignment on the unclipped pixels, log-PSNR over the clipped region, and the
 light restored: the clipped region's energy and, for sky panoramas, the diffuse irradiance error at the
-6 axis normals, in stops (``glowgan.evaluation``, ``glowgan.metrics.light``). Methods:
+6 axis normals, in stops (``glowgan.evaluation``, ``glowgan.metrics.light``). When the photos hold both
+kinds, two more tables split them: those whose clipped region hides a light (a sun: the truth's clipped
+peak at least a stop over the clip) and those without (``glowgan.evaluation.by_light``). Methods:
 
 - trivial: the photo through the camera prior's mean inverse CRF (clipped pixels stay at the clip level);
 - glowgan: the full recipe (1000 latent/camera steps + 350 pivotal-tuning steps, LPIPS if installed);
@@ -37,7 +39,7 @@ from glowgan.baselines import get_baseline, method_entry
 from glowgan.baselines.domains import format_legend, row_names
 from glowgan.checkpoint import load_generator
 from glowgan.encoder import guesser, load_encoder, save_encoder, train_encoder
-from glowgan.evaluation import format_table, held_out_photos, summarise
+from glowgan.evaluation import LIGHT_STOPS, by_light, format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
 from glowgan.invert import InversionOptions, clip_levels_for, invert_photos
 from glowgan.itm_defaults import BATCH, CLIP_LEVEL_WEIGHT, FAST_LATENT_STEPS, FAST_TUNE_STEPS, FILL_COLOURS, LATENT_STEPS, TUNE_STEPS
@@ -127,12 +129,22 @@ def main() -> None:
     print(f"\n{len(photos)} held-out {args.family} photos at {width * args.scale}x{height * args.scale}, "
           f"{100 * clipped:.1f} % of pixels clipped on average")
     print(format_table(summary))
+    split = by_light(results, photos)
+    kinds = {kind: summarise(rows) for kind, rows in split.items()}
+    if len(split) > 1:  # a gain on photos with a sun can hide a loss on those without
+        for kind, rows in split.items():
+            count = len(next(iter(rows.values()))["seconds"])
+            bound = "at least" if kind == "with a light" else "under"
+            print(f"\n{count} photos {kind} (the truth's clipped peak {bound} {LIGHT_STOPS:g} stop over the clip):")
+            print(format_table(kinds[kind]))
     if legend:
         print("\nU-Nets:\n" + format_legend(legend))
     if args.json:
         recipe = {"steps": args.steps, "tune_steps": args.tune_steps, "clip_level_weight": args.clip_level_weight,
                   "loss": args.loss, "batch": args.batch}
-        args.json.write_text(json.dumps({"summary": summary, "unets": legend, "recipe": recipe, "per_image": results}, indent=1))
+        photo_list = [{"seed": photo.seed, "light_stops": photo.light_stops} for photo in photos]
+        record = {"summary": summary, "by_light": kinds, "unets": legend, "recipe": recipe, "photos": photo_list, "per_image": results}
+        args.json.write_text(json.dumps(record, indent=1))
 
 
 if __name__ == "__main__":

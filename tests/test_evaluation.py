@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from glowgan.baselines import get_baseline
-from glowgan.evaluation import evaluate_methods, format_table, held_out_photos, score, summarise
+from glowgan.evaluation import HeldOutPhoto, by_light, evaluate_methods, format_table, held_out_photos, score, summarise
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +41,24 @@ def test_evaluate_methods_summary_and_table(photos):
     assert summary["truth"]["pu21_psnr"] == 100.0  # inf capped
     table = format_table(summary)
     assert table.count("\n") == 3 and "| truth |" in table
+
+
+def _photo_clipping_at(level: float) -> HeldOutPhoto:
+    hdr = np.full((4, 8, 3), 0.5, np.float32)
+    hdr[1:3, 2:4] = level  # the clipped region's truth, ``level`` times the clip level
+    return HeldOutPhoto(0, np.minimum(hdr, 1.0), hdr, hdr.max(axis=-1) >= 1.0)
+
+
+def test_scores_split_by_the_light_the_clipped_region_hides():
+    sun, sky, lamp = _photo_clipping_at(8.0), _photo_clipping_at(1.5), _photo_clipping_at(2.0)
+    assert sun.light_stops == pytest.approx(3.0) and sky.light_stops == pytest.approx(np.log2(1.5))
+    results = {"m": {"pu21_psnr_clipped": [10.0, 20.0, 30.0], "seconds": [1.0, 2.0, 3.0]}}
+    kinds = by_light(results, [sun, sky, lamp])
+    assert kinds == {
+        "with a light": {"m": {"pu21_psnr_clipped": [10.0, 30.0], "seconds": [1.0, 3.0]}},  # 2x the clip is 1 stop
+        "without": {"m": {"pu21_psnr_clipped": [20.0], "seconds": [2.0]}},
+    }
+    assert list(by_light({"m": {"seconds": [1.0]}}, [sun])) == ["with a light"]
 
 
 def test_light_scores_are_exact_for_the_truth_and_low_for_the_clip(photos):

@@ -96,6 +96,21 @@ def test_blend_fills_with_the_colour_asked_for():
         blend(photo, generator_hdr, params, fill="median")
 
 
+def test_the_white_fill_is_neutral_where_every_channel_clipped_and_the_generators_colour_elsewhere():
+    photo, generator_hdr, params, disk = _sun_photo()
+    band = torch.zeros_like(disk)
+    band[1:3] = True  # a bright blue sky, clipped in its blue channel only
+    bright_blue = cam.render(torch.tensor([0.3, 0.6, 3.0]).view(1, 3, 1, 1).expand(1, 3, 16, 32), params)
+    photo = torch.where(band, bright_blue, photo)
+    generator_hdr = torch.where(band, torch.tensor([0.4, 0.7, 2.5]).view(1, 3, 1, 1), generator_hdr)
+    hdr = blend(photo, generator_hdr, params, fill="white")[0]
+    neutral = blend(photo, generator_hdr, params, fill="photo")[0]
+    coloured = blend(photo, generator_hdr, params, fill="generator")[0]
+    assert torch.equal(hdr[disk.expand(1, 3, 16, 32)], neutral[disk.expand(1, 3, 16, 32)])
+    assert torch.equal(hdr[band.expand(1, 3, 16, 32)], coloured[band.expand(1, 3, 16, 32)])
+    assert torch.allclose(hdr[0, :, 1, 0], torch.tensor([0.4, 0.7, 2.5]), rtol=1e-5)
+
+
 def test_surround_colour_is_each_pixels_own_where_it_is_known_and_neutral_without_any():
     linear = torch.rand(1, 3, 8, 12, generator=torch.Generator().manual_seed(0)) + 0.1
     own = linear / itm_photo.luminance(linear)
@@ -106,6 +121,9 @@ def test_surround_colour_is_each_pixels_own_where_it_is_known_and_neutral_withou
 def test_saturation_mask_follows_the_official_ramp():
     ldr = torch.tensor([0.5, 0.97, 0.985, 1.0]).view(1, 1, 1, 4).expand(1, 3, 1, 4)
     assert torch.allclose(saturation_mask(ldr).flatten(), torch.tensor([0.0, 0.0, 0.5, 1.0]), atol=1e-5)
+    blue = torch.tensor([[0.5, 0.5, 1.0], [1.0, 1.0, 1.0]]).T.reshape(1, 3, 1, 2)  # blue clipped; white clipped
+    assert saturation_mask(blue).flatten().tolist() == [1.0, 1.0]
+    assert saturation_mask(blue, white=True).flatten().tolist() == [0.0, 1.0]
 
 
 def test_resize_bilinear_wraps_panoramas_and_keeps_constants():

@@ -36,6 +36,15 @@ def test_clipped_statistics_are_the_share_and_mean_log2_of_the_clipped_pixels():
     assert levels[0] == pytest.approx(1.0) and np.isnan(levels[1])
 
 
+def test_white_statistics_count_only_the_pixels_clipped_in_every_channel():
+    exposed = torch.full((1, 3, 4, 4), 0.5)
+    exposed[0, :, 1, 2] = torch.tensor([4.0, 2.0, 1.0])  # every channel clips: counted, log2 2, 1, 0
+    exposed[0, :, 3, 3] = torch.tensor([0.6, 0.8, 8.0])  # a bright blue: only its blue channel clips
+    assert clipped_statistics(exposed) == ([pytest.approx(2 / 16)], [pytest.approx((1.0 + math.log2(0.6 * 0.8 * 8) / 3) / 2)])
+    assert clipped_statistics(exposed, white=True) == ([pytest.approx(1 / 16)], [pytest.approx(1.0)])
+    assert ClipLevels.of_images(exposed, white=True).shares.tolist() == [pytest.approx(1 / 16)]
+
+
 def test_the_hinge_pushes_a_region_below_the_target_up_and_leaves_a_brighter_one_alone():
     mask = torch.zeros(1, 1, 4, 4)
     mask[..., 1:3, 1:3] = 1.0
@@ -97,6 +106,19 @@ def test_inversion_asks_the_clipped_region_for_the_target_level():
         means[weight] = float(np.log2(result.generator_hdr[5:9, 12:18]).mean())
         assert result.clip_target_stops == (None if weight == 0 else pytest.approx(4.0))
     assert means[1.0] > means[0.0] + 1.0  # the fill rises towards 4 stops above the clip
+
+
+def test_a_region_clipped_in_one_channel_asks_for_no_level():
+    """A bright sky over the clip saturates its colour's channel, not all three: the generator's level for
+    white-clipped suns would light a sun in it (docs/itm/README.md, invented suns)."""
+    generator, config = tiny()
+    levels = ClipLevels(np.full(20, 24 / 512), np.full(20, 4.0))
+    options = InversionOptions(latent_steps=2, tune_steps=0, perceptual="pixel", clip_level_weight=1.0)
+    white = _photo_with_a_clipped_block()
+    blue = white.copy()
+    blue[5:9, 12:18, :2] = 0.6  # only the blue channel clips there
+    found = [invert_photo(generator, config, photo, options=options, clip_levels=levels, progress=False) for photo in (white, blue)]
+    assert found[0].clip_target_stops == pytest.approx(4.0) and found[1].clip_target_stops is None
 
 
 def test_a_non_finite_sample_is_left_out_of_the_levels():

@@ -25,6 +25,10 @@ camera's exposure:
   the restored and true RGB vectors, in degrees, whatever their brightness;
 - seconds per image.
 
+Photos differ in kind: a clipped sun hides light many stops over the clip, a bright sky that clips hides
+little. :func:`by_light` splits scores by the truth's clipped peak (``HeldOutPhoto.light_stops``), so
+that a method's gain on one kind cannot hide its loss on the other (``docs/itm/README.md``, invented suns).
+
 Held-out scenes are scene seeds 0, 1, 2, ... (camera seed = scene seed). Training sets never use
 them: ``glowgan data synth`` draws 64-bit scene seeds from ``SeedSequence([seed, index])``, and the
 supervised U-Net trains on scene seeds from 1,000,000 up.
@@ -42,6 +46,7 @@ from tqdm import tqdm
 from glowgan.camera import CameraParams, CameraPrior
 from glowgan.data.synth import scene_photos
 from glowgan.data.world import WORLD_VERSION
+from glowgan.metrics.dynamic_range import luminance
 from glowgan.metrics.fidelity import align_exposure, hue_error_degrees, psnr_log, psnr_pu21, to_display_nits
 from glowgan.metrics.light import clipped_energy_stops, clipped_peak_stops, irradiance_error
 
@@ -49,6 +54,9 @@ from glowgan.metrics.light import clipped_energy_stops, clipped_peak_stops, irra
 MIN_CLIPPED_FRACTION = 0.002
 # Keeps log2 finite where an estimate is black.
 _LOG_FLOOR = 1e-12
+# A clipped region whose brightest luminance lies less than this many stops over the clip holds no light
+# source (a sun, a lamp): on held-out sky photos, 8 % of those that clip (docs/itm/README.md).
+LIGHT_STOPS = 1.0
 # Families of glowgan.data.world that are equirectangular panoramas (at 2:1 their irradiance is scored).
 PANORAMA_FAMILIES = ("sky",)
 
@@ -63,6 +71,11 @@ class HeldOutPhoto:
     clipped: np.ndarray  # [H, W] bool: saturated in the photo (the scene reached the clip level, or rounded up to it)
     panorama: bool = False  # an equirectangular panorama (2:1): its irradiance is scored
     camera: CameraParams | None = None  # the camera that took the photo (one image), for curve recovery
+
+    @property
+    def light_stops(self) -> float:
+        """How many stops over the clip level the scene's brightest luminance in the clipped region lies."""
+        return float(np.log2(luminance(self.hdr)[self.clipped].max()))
 
 
 def held_out_photos(
@@ -154,6 +167,23 @@ def summarise(results: dict[str, dict[str, list[float]]]) -> dict[str, dict[str,
         name: {key: float(np.mean(np.minimum(values, 100.0))) for key, values in rows.items()}
         for name, rows in results.items()
     }
+
+
+def by_light(
+    results: dict[str, dict[str, list[float]]], photos: Sequence[HeldOutPhoto]
+) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """:func:`evaluate_methods`'s ``results`` of ``photos`` split by kind: "with a light" (the truth's
+    clipped peak at least LIGHT_STOPS over the clip: a sun, a lamp) and "without" (a bright area a little
+    over the clip); a kind no photo has is left out."""
+    lit = np.array([photo.light_stops >= LIGHT_STOPS for photo in photos])
+    kinds = {}
+    for kind, members in (("with a light", lit), ("without", ~lit)):
+        if members.any():
+            kinds[kind] = {
+                name: {key: np.asarray(values)[members].tolist() for key, values in rows.items()}
+                for name, rows in results.items()
+            }
+    return kinds
 
 
 SUMMARY_COLUMNS = (

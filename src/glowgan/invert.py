@@ -14,9 +14,10 @@ The recipe of GlowGAN (Wang et al., ICCV 2023, Sec. 4.3 and the official code), 
    a pixel loss, Adam with a ramped learning rate and decaying latent noise
    (the StyleGAN2 projector's schedule, Karras et al. 2020, Sec. 5 and Appendix D), 1000 steps at lr 0.1
    by default (official). The CRF is kept near the camera prior by a Gaussian log-prior term. Ours: a
-   one-sided term asks the photo's clipped region for the level above the clip that the generator's own
-   photographed samples reach where they clip a similar share (:mod:`glowgan.itm_levels`); without it the
-   fit stops where the rendering clips, and the fill is the clip level.
+   one-sided term asks the photo's pixels clipped in every channel for the level above the clip that the
+   generator's own photographed samples reach where a similar share clips in every channel (:mod:`glowgan.itm_levels`);
+   without it the fit stops where the rendering clips, and the fill is the clip level. Pixels clipped in
+   one or two channels (a bright coloured sky) are not asked: asking them lit suns in sunless skies.
 3. **Pivotal tuning** (Roich et al. 2022, PTI): the generator's synthesis weights are fine-tuned for
    350 steps (official) so that the pivot ``w`` reproduces the photo exactly, with a locality
    regulariser that keeps the generator's output unchanged for latents at a fixed distance from the
@@ -58,7 +59,7 @@ from glowgan import camera as cam
 from glowgan import crf as curves
 from glowgan.config import Config
 from glowgan.itm_defaults import CLIP_LEVEL_WEIGHT, FILL_COLOURS, LATENT_LR, LATENT_STEPS, TUNE_STEPS
-from glowgan.itm_levels import ClipLevels, clip_level_loss
+from glowgan.itm_levels import ITM_WHITE, ClipLevels, clip_level_loss, clipped_channels
 from glowgan.itm_losses import ImageLoss, perceptual_network
 from glowgan.itm_photo import blend, downsample, fit_photo, photo_tensor, photo_wraps, saturation_mask
 from glowgan.models.generator import Generator
@@ -191,7 +192,7 @@ def check_generator(generator: Generator, config: Config) -> None:
 def clip_levels_for(generator: Generator, config: Config, options: InversionOptions) -> ClipLevels | None:
     """The generator's clip levels if ``options`` ask the clipped region for them (measure once, pass to
     every :func:`invert_photo` of a batch), else None."""
-    return ClipLevels.measure(generator, config) if options.clip_level_weight > 0 else None
+    return ClipLevels.measure(generator, config, white=ITM_WHITE) if options.clip_level_weight > 0 else None
 
 
 def w_spread(generator: Generator, *, generator_seed: int = 0) -> float:
@@ -366,12 +367,12 @@ def invert_photos(
             photo = photo_tensor(photo_ldr).to(device)  # [1, 3, H, W] ldr
             photo, crop = fit_photo(photo, generator.img_resolution, options.fit)
             target_ldr = downsample(photo, generator.img_resolution)  # [1, 3, h, w]
-            # on the photo itself: resampling to the generator's grid leaves clipped pixels a rounding below 1
-            clipped_share = float((photo.amax(dim=1) >= 1).float().mean())
             clip_target = None
-            if options.clip_level_weight > 0 and clipped_share > 0:
-                clip_levels = clip_levels if clip_levels is not None else ClipLevels.measure(generator, config)
-                clip_target = clip_levels.target(clipped_share)
+            if options.clip_level_weight > 0:
+                clip_levels = clip_levels if clip_levels is not None else clip_levels_for(generator, config, options)
+                # on the photo itself: resampling to the generator's grid leaves clipped pixels a rounding below 1
+                clipped_share = float((clipped_channels(photo, white=ITM_WHITE) >= 1).float().mean())
+                clip_target = clip_levels.target(clipped_share) if clipped_share > 0 else None
             prepared[id(photo_ldr)] = (photo, crop, target_ldr, clip_target, photo_wraps(photo, config, options.wrap))
         photo, crop, target_ldr, clip_target, wrap = prepared[id(photo_ldr)]
         guess = guess(target_ldr) if callable(guess) else guess
@@ -510,7 +511,7 @@ def _fit_latent_and_camera(
     camera_fit = _CameraFit(prior, cam.CameraParams.cat([camera for _, camera in starts]), options.estimate_crf)
     camera_fit = camera_fit.to(target_ldr.device)
     optimizer = torch.optim.Adam([w, *(p for p in camera_fit.parameters() if p.requires_grad)], lr=options.latent_lr)
-    clipped = saturation_mask(target_ldr)
+    clipped = saturation_mask(target_ldr, white=ITM_WHITE)  # the region the clip-level term asks
     asks_level = bool(torch.isfinite(clip_targets).any())
     losses: list[list[float]] = [[] for _ in rngs]
     for step in tqdm(range(options.latent_steps), desc="latent", unit="step", disable=not progress, leave=False):

@@ -19,6 +19,7 @@ from glowgan import camera as cam
 from glowgan.config import Config
 from glowgan.envmap import SEAM_THRESHOLD, seam_score
 from glowgan.itm_defaults import FILL_COLOURS
+from glowgan.itm_levels import clipped_channels
 from glowgan.metrics.dynamic_range import REC709_WEIGHTS
 
 log = logging.getLogger(__name__)
@@ -92,13 +93,14 @@ def photo_wraps(photo: torch.Tensor, config: Config, wrap: bool | None) -> bool:
     return seam_score(photo[0].permute(1, 2, 0).cpu().numpy())["score"] <= SEAM_THRESHOLD
 
 
-def saturation_mask(ldr: torch.Tensor) -> torch.Tensor:
-    """Soft mask of saturated pixels [N, 1, H, W] from ``ldr`` [N, 3, H, W] (official GlowGAN blend).
+def saturation_mask(ldr: torch.Tensor, *, white: bool = False) -> torch.Tensor:
+    """Soft mask of saturated pixels [N, 1, H, W] from ``ldr`` [N, 3, H, W] (official GlowGAN blend): by
+    the brightest channel, or with ``white`` by the darkest (pixels saturated in every channel).
 
     The ramp's width is computed in the image's own precision, so a clipped pixel gets exactly 1.
     """
     ramp = torch.ones((), dtype=ldr.dtype, device=ldr.device) - MASK_THRESHOLD
-    return ((ldr.amax(dim=1, keepdim=True) - MASK_THRESHOLD) / ramp).clamp(0.0, 1.0)
+    return ((clipped_channels(ldr, white=white) - MASK_THRESHOLD) / ramp).clamp(0.0, 1.0)
 
 
 def downsample(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -155,17 +157,25 @@ def blend(
     - ``photo``: the linearised photo scaled to the generator's luminance, ``f^-1(I) max(1, Y(H) / Y(f^-1(I)))``:
       a fully clipped pixel stays neutral, a partly clipped one keeps the colour the photo shows;
     - ``surround``: the colour of the photo's unclipped surround (:func:`surround_colour`) at the generator's
-      luminance (at least the photo's), so a clipped region takes the hue around it.
+      luminance (at least the photo's), so a clipped region takes the hue around it;
+    - ``white``: ``photo`` where every channel clipped (the photo shows no colour there, and the
+      generator's colour at a clipped sun's core is its least reliable: blue or purple fringes), blended by
+      the soft mask of those pixels into ``generator`` elsewhere (a bright sky clipped in one or two
+      channels keeps the generator's hue).
     """
     if fill not in FILL_COLOURS:
         raise ValueError(f"fill must be one of {FILL_COLOURS}, got {fill!r}")
     linear = cam.crf_inverse(photo_ldr, params)  # [1, 3, H, W], 1 = clip level
     mask = saturation_mask(photo_ldr)  # [1, 1, H, W]
     upsampled = torch.exp2(resize_bilinear(torch.log2(generator_hdr.clamp_min(1e-30)), tuple(photo_ldr.shape[2:]), circular=circular))
+    photo_coloured = linear * (luminance(upsampled) / luminance(linear).clamp_min(1e-30)).clamp_min(1.0)
     if fill == "generator":
         filled = upsampled
     elif fill == "photo":
-        filled = linear * (luminance(upsampled) / luminance(linear).clamp_min(1e-30)).clamp_min(1.0)
+        filled = photo_coloured
+    elif fill == "white":
+        white = saturation_mask(photo_ldr, white=True)
+        filled = white * photo_coloured + (1 - white) * upsampled
     else:
         filled = surround_colour(linear, 1 - mask) * torch.maximum(luminance(upsampled), luminance(linear))
     filled = torch.maximum(filled, linear)

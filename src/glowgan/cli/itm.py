@@ -91,9 +91,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=CLIP_LEVEL_WEIGHT,
         metavar="W",
         help=(
-            f"weight of the term that asks the photo's clipped region for the generator's typical level above the clip, "
-            f"measured on its own samples for photos that clip a similar share (default {CLIP_LEVEL_WEIGHT:g}; 0: the "
-            "fill stops where the rendering clips, as in the official recipe)"
+            "weight of the term that asks the photo's pixels clipped in every channel (a sun, not a bright coloured sky) "
+            "for the generator's typical level above the clip, measured on its own samples that clip a similar share "
+            f"so (default {CLIP_LEVEL_WEIGHT:g}; 0: the fill stops where the rendering clips, as in the official recipe)"
         ),
     )
     parser.add_argument(
@@ -101,8 +101,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         choices=FILL_COLOURS,
         default=FILL_COLOURS[0],
         help=(
-            f"colour of the clipped regions' fill (default {FILL_COLOURS[0]}): the generator's own, the photo's "
-            "(a fully clipped pixel stays neutral), or that of the photo's unclipped surround; the brightness is "
+            f"colour of the clipped regions' fill (default {FILL_COLOURS[0]}): white is neutral where every channel "
+            "clipped and the generator's colour elsewhere; generator is the generator's own colour, photo the photo's "
+            "(a fully clipped pixel stays neutral), surround that of the photo's unclipped surround; the brightness is "
             "the generator's in every case"
         ),
     )
