@@ -128,6 +128,9 @@ def test_report_has_every_section_and_is_deterministic(inputs, tmp_path):
     numbers = dict(_numbers(on_disk))
     assert len(numbers) > 100 and all(math.isfinite(v) for v in numbers.values())
     assert set(on_disk["itm"]["by_curve"]) == {"srgb", "filmic"}
+    assert on_disk["itm"]["by_light"] == {  # these 3 photos all clip a sun: no table by kind
+        "with a light": {"photos": 3, "summary": on_disk["itm"]["summary"]}
+    } and "a light (a sun)" not in text
     assert on_disk["itm"]["by_curve"]["srgb"]["summary"]["trivial"] != on_disk["itm"]["summary"]["trivial"]
     by_curve = on_disk["distances"]["by_curve"]
     assert set(by_curve) == {"srgb", "filmic"}
@@ -282,3 +285,25 @@ def test_eval_cli_writes_report_and_rejects_bad_input(inputs, tmp_path, capsys, 
     )
     assert "--fid-count" in capsys.readouterr().err
     assert not (bad / "report.md").exists()
+
+
+
+def test_the_itm_section_splits_its_table_by_kind_when_the_photos_hold_both():
+    from glowgan.report.markdown import _itm_section
+
+    row = {"pu21_psnr": 30.0, "pu21_psnr_clipped": 12.0, "seconds": 1.0}
+    kinds = {
+        "with a light": {"photos": 2, "summary": {"glowgan": {**row, "pu21_psnr_clipped": 10.0}}},
+        "without": {"photos": 1, "summary": {"glowgan": {**row, "pu21_psnr_clipped": 16.0}}},
+    }
+    itm = {"photos": 3, "size": [16, 32], "summary": {"glowgan": row}, "light_stops": 1.0, "by_light": kinds}
+    text = "\n".join(_itm_section({"itm": itm, "figures": {}}))
+    assert "2 photos with a light (a sun) in their clipped region: the truth's clipped peak at least 1 stop" in text
+    assert "1 photo without one: the truth's clipped peak under 1 stop over the clip:" in text
+    assert [line for line in text.splitlines() if line.startswith("| glowgan |")] == [
+        "| glowgan | 30.00 | 12.00 | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 1 |",
+        "| glowgan | 30.00 | 10.00 | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 1 |",
+        "| glowgan | 30.00 | 16.00 | n/a | n/a | n/a | n/a | n/a | n/a | n/a | 1 |",
+    ]
+    one_kind = {**itm, "by_light": {"with a light": kinds["with a light"]}}
+    assert "a light (a sun)" not in "\n".join(_itm_section({"itm": one_kind, "figures": {}}))

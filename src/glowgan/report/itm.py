@@ -17,7 +17,7 @@ from glowgan.baselines import get_baseline
 from glowgan.baselines.domains import row_names
 from glowgan.baselines.supervised import UNetBaseline, UNetConfig
 from glowgan.data.synth import default_camera
-from glowgan.evaluation import HeldOutPhoto, held_out_photos, summarise
+from glowgan.evaluation import LIGHT_STOPS, HeldOutPhoto, by_light, held_out_photos, summarise
 from glowgan.invert import clip_levels_for, invert_photos
 from glowgan.itm_defaults import BATCH
 from glowgan.itm_rows import Inversions, evaluate
@@ -79,6 +79,12 @@ def inverse_tone_mapping(
         "photo_seeds": [photo.seed for photo in photos],
         "clipped_fraction_mean": float(np.mean([photo.clipped.mean() for photo in photos])),
         "summary": summarise(results),
+        # a gain on photos whose clipped region hides a sun can hide a loss on those without
+        "by_light": {
+            kind: {"photos": len(rows[next(iter(rows))]["seconds"]), "summary": summarise(rows)}
+            for kind, rows in by_light(results, photos).items()
+        },
+        "light_stops": LIGHT_STOPS,
         "unets": legend,
         "fast_options": asdict(settings.itm_fast_options) if encoder_model is not None else None,
     }

@@ -194,6 +194,16 @@ def _itm_section(report: dict[str, Any]) -> list[str]:
         "after an exposure alignment on the unclipped pixels; *clipped* = the pixels the photo clipped."
     )
     out += ["", format_table(itm["summary"]), ""] + _legend(itm)
+    kinds = itm.get("by_light", {})
+    if len(kinds) > 1:
+        stop = f"{itm['light_stops']:g} stop over the clip"
+        for kind, part in kinds.items():
+            what = (
+                f"with a light (a sun) in their clipped region: the truth's clipped peak at least {stop}"
+                if kind == "with a light"
+                else f"without one: the truth's clipped peak under {stop}"
+            )
+            out += [f"{photos_text(part['photos'])} {what}:", "", format_table(part["summary"]), ""]
     for crf, other in itm.get("by_curve", {}).items():
         out.append(
             f"The same scenes shot with `{crf}` curves, which the model never assumed ({other['photos']} photos that "
