@@ -30,10 +30,14 @@ peak at least a stop over the clip) and those without (``glowgan.evaluation.by_l
 from __future__ import annotations
 
 import argparse
+import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from glowgan.baselines import get_baseline, method_entry
 from glowgan.baselines.domains import format_legend, row_names
@@ -41,6 +45,7 @@ from glowgan.checkpoint import load_generator
 from glowgan.encoder import guesser, load_encoder, save_encoder, train_encoder
 from glowgan.evaluation import LIGHT_STOPS, by_light, format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
+from glowgan.hdrio import decode_ldr
 from glowgan.invert import InversionOptions, clip_levels_for, invert_photos
 from glowgan.itm_defaults import BATCH, CLIP_LEVEL_WEIGHT, FAST_LATENT_STEPS, FAST_TUNE_STEPS, FILL_COLOURS, LATENT_STEPS, TUNE_STEPS
 from glowgan.itm_rows import Inversions, evaluate
@@ -72,6 +77,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=LATENT_STEPS, help="latent steps of the full recipe (glowgan)")
     parser.add_argument("--tune-steps", type=int, default=TUNE_STEPS, help="pivotal-tuning steps of the full recipe (glowgan)")
     parser.add_argument("--batch", type=int, default=BATCH, help=f"photos inverted side by side (default {BATCH})")
+    parser.add_argument(
+        "--jpeg", type=int, metavar="Q", help="store each photo as a JPEG of this quality first, as cameras and phones do"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
@@ -81,6 +89,8 @@ def main() -> None:
     height, width = generator.img_resolution
     photos = held_out_photos(args.family, parse_seeds(args.seeds), size=(height * args.scale, width * args.scale))
     photos = photos[: args.count]
+    if args.jpeg is not None:  # the truth and the clipped region stay the scene's
+        photos = [replace(photo, ldr=jpeg_round_trip(photo.ldr, args.jpeg)) for photo in photos]
     full = InversionOptions(
         latent_steps=args.steps, tune_steps=args.tune_steps, perceptual=args.loss, clip_level_weight=args.clip_level_weight
     )
@@ -140,11 +150,18 @@ def main() -> None:
     if legend:
         print("\nU-Nets:\n" + format_legend(legend))
     if args.json:
-        recipe = {"steps": args.steps, "tune_steps": args.tune_steps, "clip_level_weight": args.clip_level_weight,
+        recipe = {"steps": args.steps, "tune_steps": args.tune_steps, "clip_level_weight": args.clip_level_weight, "jpeg": args.jpeg,
                   "loss": args.loss, "batch": args.batch}
         photo_list = [{"seed": photo.seed, "light_stops": photo.light_stops} for photo in photos]
         record = {"summary": summary, "by_light": kinds, "unets": legend, "recipe": recipe, "photos": photo_list, "per_image": results}
         args.json.write_text(json.dumps(record, indent=1))
+
+
+def jpeg_round_trip(ldr: np.ndarray, quality: int) -> np.ndarray:
+    """``ldr`` [H, W, 3] in [0, 1] written as a JPEG of ``quality`` (Pillow's default 4:2:0 chroma) and read back."""
+    stored = io.BytesIO()
+    Image.fromarray(np.round(ldr * 255).astype(np.uint8)).save(stored, "JPEG", quality=quality)
+    return decode_ldr(stored.getvalue(), name=f"photo.jpg (quality {quality})")
 
 
 if __name__ == "__main__":
