@@ -121,6 +121,18 @@ def test_a_region_clipped_in_one_channel_asks_for_no_level():
     assert found[0].clip_target_stops == pytest.approx(4.0) and found[1].clip_target_stops is None
 
 
+def test_the_photos_share_counts_a_sun_a_jpeg_left_a_few_codes_short():
+    """A JPEG leaves some of a clipped sun's pixels at 250-254 in a channel: the share is the soft mask's
+    (those pixels count in part), not the count of exact 255s, which a JPEG cuts to a fraction."""
+    generator, config = tiny()
+    photo = _photo_with_a_clipped_block()  # a 4x6 block clipped in every channel: 24 of 512 pixels
+    photo[5:7, 12:18, 0] = 0.985  # half of it a JPEG's few codes short in red: half-way up the soft mask
+    levels = ClipLevels(np.array([18 / 512] * 20 + [7 / 512] * 20), np.array([4.0] * 20 + [1.0] * 20))
+    options = InversionOptions(latent_steps=2, tune_steps=0, perceptual="pixel", clip_level_weight=1.0)
+    result = invert_photo(generator, config, photo, options=options, clip_levels=levels, progress=False)
+    assert result.clip_target_stops == pytest.approx(4.0)  # 18/512 of the photo; exact 255s alone: 12/512, 2.5
+
+
 def test_a_non_finite_sample_is_left_out_of_the_levels():
     exposed = torch.full((3, 3, 4, 4), 0.5)
     exposed[:, :, 0, 0] = 2.0  # each clips 1/16 of its pixels, 1 stop up
