@@ -148,8 +148,9 @@ def blend(
     fill: str = FILL_COLOURS[0],
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Step 4: ``out = m F + (1 - m) f^-1(I)`` at the photo's resolution, under the soft mask ``m`` of the
-    photo's saturated pixels; returns (hdr, m). Where ``m`` is 0 the output *is* the linearised photo, bit
-    for bit. The fill ``F`` never falls below the linearised photo, whose clipped values are lower bounds;
+    photo's saturated pixels, in the channels the photo saturated (above the mask's threshold); returns
+    (hdr, m). Where ``m`` is 0, and in every channel the photo did not saturate, the output *is* the
+    linearised photo, bit for bit. The fill ``F`` never falls below the linearised photo, whose clipped values are lower bounds;
     its colour is one of FILL_COLOURS:
 
     - ``generator``: ``F = max(H, f^-1(I))`` per channel, the generator's own colour (the official blend
@@ -179,7 +180,11 @@ def blend(
     else:
         filled = surround_colour(linear, 1 - mask) * torch.maximum(luminance(upsampled), luminance(linear))
     filled = torch.maximum(filled, linear)
-    return torch.where(mask > 0, mask * filled + (1 - mask) * linear, linear), mask
+    # a channel the photo did not saturate was measured: it keeps the photo's value (ours; the official blend
+    # fills every channel of a saturated pixel, which for photos 4x the generator's size let the upsampled
+    # fill brighten the measured channels of a bright sky: docs/itm/README.md)
+    saturated = photo_ldr > MASK_THRESHOLD  # [1, 3, H, W]
+    return torch.where(saturated, mask * filled + (1 - mask) * linear, linear), mask
 
 
 def luminance(linear: torch.Tensor) -> torch.Tensor:
