@@ -287,7 +287,6 @@ def test_eval_cli_writes_report_and_rejects_bad_input(inputs, tmp_path, capsys, 
     assert not (bad / "report.md").exists()
 
 
-
 def test_the_itm_section_splits_its_table_by_kind_when_the_photos_hold_both():
     from glowgan.report.markdown import _itm_section
 

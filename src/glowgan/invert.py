@@ -369,8 +369,8 @@ def invert_photos(
             target_ldr = downsample(photo, generator.img_resolution)  # [1, 3, h, w]
             clip_target = None
             # on the photo itself: resampling to the generator's grid leaves clipped pixels a rounding below 1
-            white = saturation_mask(photo, white=ITM_WHITE)
-            if options.clip_level_weight > 0 and bool((white >= 1).any()):
+            white = saturation_mask(photo, white=ITM_WHITE) if options.clip_level_weight > 0 else None
+            if white is not None and bool((white >= 1).any()):
                 clip_levels = clip_levels if clip_levels is not None else clip_levels_for(generator, config, options)
                 # the soft mask's share: a JPEG leaves a clipped sun's pixels a few codes short of 255 in some
                 # channel, and counting exact 255s there found a fifth of the share a PNG of the photo shows

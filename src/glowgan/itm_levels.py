@@ -91,7 +91,6 @@ class ClipLevels:
         scenes = torch.from_numpy(np.ascontiguousarray(hdr, dtype=np.float32)).permute(0, 3, 1, 2)
         return cls.of_images(scenes, white=white)
 
-
     def small_share_level(self) -> float | None:
         """The mean level of the images clipping less than SMALL_SHARE (suns): the one that bounds a fill,
         since a small clipped region hides the brightest radiance. None without any."""

@@ -150,8 +150,8 @@ def blend(
     """Step 4: ``out = m F + (1 - m) f^-1(I)`` at the photo's resolution, under the soft mask ``m`` of the
     photo's saturated pixels, in the channels the photo saturated (above the mask's threshold); returns
     (hdr, m). Where ``m`` is 0, and in every channel the photo did not saturate, the output *is* the
-    linearised photo, bit for bit. The fill ``F`` never falls below the linearised photo, whose clipped values are lower bounds;
-    its colour is one of FILL_COLOURS:
+    linearised photo, bit for bit. The fill ``F`` never falls below the linearised photo, whose clipped
+    values are lower bounds; its colour is one of FILL_COLOURS:
 
     - ``generator``: ``F = max(H, f^-1(I))`` per channel, the generator's own colour (the official blend
       takes ``H`` alone);
@@ -169,7 +169,8 @@ def blend(
     linear = cam.crf_inverse(photo_ldr, params)  # [1, 3, H, W], 1 = clip level
     mask = saturation_mask(photo_ldr)  # [1, 1, H, W]
     upsampled = torch.exp2(resize_bilinear(torch.log2(generator_hdr.clamp_min(1e-30)), tuple(photo_ldr.shape[2:]), circular=circular))
-    photo_coloured = linear * (luminance(upsampled) / luminance(linear).clamp_min(1e-30)).clamp_min(1.0)
+    if fill in ("photo", "white"):
+        photo_coloured = linear * (luminance(upsampled) / luminance(linear).clamp_min(1e-30)).clamp_min(1.0)
     if fill == "generator":
         filled = upsampled
     elif fill == "photo":
