@@ -46,7 +46,7 @@ from glowgan.encoder import guesser, load_encoder, save_encoder, train_encoder
 from glowgan.evaluation import LIGHT_STOPS, by_light, format_table, held_out_photos, summarise
 from glowgan.generate import parse_seeds
 from glowgan.hdrio import decode_ldr
-from glowgan.invert import InversionOptions, clip_levels_for, invert_photos
+from glowgan.invert import PIXEL_WEIGHT_0_255, InversionOptions, clip_levels_for, invert_photos
 from glowgan.itm_defaults import BATCH, CLIP_LEVEL_WEIGHT, FAST_LATENT_STEPS, FAST_TUNE_STEPS, FILL_COLOURS, LATENT_STEPS, TUNE_STEPS
 from glowgan.itm_rows import Inversions, evaluate
 
@@ -76,6 +76,12 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=LATENT_STEPS, help="latent steps of the full recipe (glowgan)")
     parser.add_argument("--tune-steps", type=int, default=TUNE_STEPS, help="pivotal-tuning steps of the full recipe (glowgan)")
+    parser.add_argument(
+        "--tune-pixel-weight",
+        type=float,
+        help="weight of pivotal tuning's pixel MSE beside its perceptual loss (default: the latent steps' 1; "
+        f"{PIXEL_WEIGHT_0_255:g} compares codes on 0-255 as the official code does)",
+    )
     parser.add_argument("--batch", type=int, default=BATCH, help=f"photos inverted side by side (default {BATCH})")
     parser.add_argument(
         "--jpeg", type=int, metavar="Q", help="store each photo as a JPEG of this quality first, as cameras and phones do"
@@ -91,12 +97,9 @@ def main() -> None:
     photos = photos[: args.count]
     if args.jpeg is not None:  # the truth and the clipped region stay the scene's
         photos = [replace(photo, ldr=jpeg_round_trip(photo.ldr, args.jpeg)) for photo in photos]
-    full = InversionOptions(
-        latent_steps=args.steps, tune_steps=args.tune_steps, perceptual=args.loss, clip_level_weight=args.clip_level_weight
-    )
-    fast = InversionOptions(
-        latent_steps=FAST_LATENT_STEPS, tune_steps=FAST_TUNE_STEPS, perceptual=args.loss, clip_level_weight=args.clip_level_weight
-    )
+    shared = {"perceptual": args.loss, "clip_level_weight": args.clip_level_weight, "tune_pixel_weight": args.tune_pixel_weight}
+    full = InversionOptions(latent_steps=args.steps, tune_steps=args.tune_steps, **shared)
+    fast = InversionOptions(latent_steps=FAST_LATENT_STEPS, tune_steps=FAST_TUNE_STEPS, **shared)
     if args.batch < 1:
         parser.error(f"--batch must be at least 1, got {args.batch}")
     wanted = args.methods.split(",")
@@ -151,7 +154,7 @@ def main() -> None:
         print("\nU-Nets:\n" + format_legend(legend))
     if args.json:
         recipe = {"steps": args.steps, "tune_steps": args.tune_steps, "clip_level_weight": args.clip_level_weight, "jpeg": args.jpeg,
-                  "loss": args.loss, "batch": args.batch}
+                  "loss": args.loss, "tune_pixel_weight": args.tune_pixel_weight, "batch": args.batch}
         photo_list = [{"seed": photo.seed, "light_stops": photo.light_stops} for photo in photos]
         record = {"summary": summary, "by_light": kinds, "unets": legend, "recipe": recipe, "photos": photo_list, "per_image": results}
         args.json.write_text(json.dumps(record, indent=1))

@@ -567,3 +567,22 @@ def test_rows_invert_a_batch_at_a_time_and_blend_per_row(model):
     assert calls == [2, 1, 1], "a photo not prepared is inverted alone"
     with pytest.raises(ValueError, match="batch must be at least 1"):
         Inversions(invert, batch=0, fill="generator", name="x")
+
+
+def test_the_tuning_pixel_weight_weights_pivotal_tuning_alone(model):
+    """``tune_pixel_weight`` scales the image loss of step 3 only: at 0 (pixel loss, no regulariser) tuning
+    has nothing to fit and leaves the generator as the latent steps found it; the latent steps are the same."""
+    generator, config = model
+    ws = generator.mapping(torch.randn(1, 8, generator=torch.Generator().manual_seed(7)))
+    photo, _ = photograph(generator, ws, 2.0, 0.9, 0.6)
+    base = dataclasses.replace(FAST, tune_steps=20, locality_weight=0.0)
+    untuned = invert_photo(generator, config, photo, options=dataclasses.replace(base, tune_steps=0), progress=False)
+    silent = invert_photo(generator, config, photo, options=dataclasses.replace(base, tune_pixel_weight=0.0), progress=False)
+    tuned = invert_photo(generator, config, photo, options=dataclasses.replace(base, tune_pixel_weight=255.0**2), progress=False)
+    assert silent.latent_losses == tuned.latent_losses == untuned.latent_losses
+    np.testing.assert_array_equal(silent.generator_hdr, untuned.generator_hdr)
+    assert silent.tune_losses == [0.0] * 20
+    assert tuned.tune_losses[-1] < tuned.tune_losses[0]
+    assert not np.array_equal(tuned.generator_hdr, untuned.generator_hdr)
+    with pytest.raises(ValueError, match="tune_pixel_weight"):
+        InversionOptions(tune_pixel_weight=-1.0)

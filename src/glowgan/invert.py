@@ -85,6 +85,8 @@ LOG_HDR_FLOOR = 2.0**-24
 FINAL_LOSS_STEPS = 10
 # Pivotal-tuning steps whose locality-regulariser references are made in one batched pass.
 LOCALITY_CHUNK = 32
+# The pixel weight that makes an MSE of codes in [0, 1] one of codes on 0-255, as the official tuning compares.
+PIXEL_WEIGHT_0_255 = 255.0**2
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,10 @@ class InversionOptions:
     # The weight is the official code's number, but here it multiplies an MSE in log2 radiance
     # (PTI's and GlowGAN's compare images with L2 + LPIPS), so its strength is not theirs.
     locality_weight: float = 10.0
-    pixel_weight: float = 1.0  # MSE on the LDR rendering, beside the perceptual loss
+    pixel_weight: float = 1.0  # MSE on the LDR rendering (codes in [0, 1]), beside the perceptual loss
+    # The pixel weight of pivotal tuning (step 3); None: ``pixel_weight``. The official code's tuning MSE
+    # compares codes on 0-255 (PIXEL_WEIGHT_0_255 here) beside LPIPS; docs/itm/README.md measures both.
+    tune_pixel_weight: float | None = None
     # Weight of the hinge that asks the photo's clipped region for the generator's typical level above
     # the clip (glowgan.itm_levels); 0 turns it off.
     clip_level_weight: float = CLIP_LEVEL_WEIGHT
@@ -141,6 +146,8 @@ class InversionOptions:
         for name in ("locality_distance", "locality_weight", "pixel_weight", "crf_prior_weight", "clip_level_weight"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
+        if self.tune_pixel_weight is not None and not (math.isfinite(self.tune_pixel_weight) and self.tune_pixel_weight >= 0):
+            raise ValueError(f"tune_pixel_weight must be None or a finite number >= 0, got {self.tune_pixel_weight}")
         if self.latent_space not in LATENT_SPACES:
             raise ValueError(f"latent_space must be one of {LATENT_SPACES}, got {self.latent_space!r}")
         if self.fit not in FITS:
@@ -448,7 +455,7 @@ def _invert_batch(
         ws_pivot=ws_pivot,
         params=params,
         target_ldr=target_ldr,
-        loss_fn=loss_fn,
+        loss_fn=loss_fn if options.tune_pixel_weight is None else loss_fn.reweighted(options.tune_pixel_weight),
         options=options,
         spreads=spreads,
         rngs=rngs,

@@ -5,6 +5,7 @@ plus a pixel MSE, and which perceptual network a generator's size calls for.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 
@@ -47,6 +48,12 @@ class ImageLoss(torch.nn.Module):
         if self.name == "lpips":
             with torch.no_grad():
                 self.target_units = self.perceptual.unit_features(target_ldr)
+
+    def reweighted(self, pixel_weight: float) -> ImageLoss:
+        """This loss with another pixel weight, sharing the network and the targets' features."""
+        other = copy.copy(self)
+        other.pixel_weight = pixel_weight
+        return other
 
     def forward(self, ldr: torch.Tensor) -> torch.Tensor:
         loss = self.pixel_weight * (ldr - self.target_ldr).square().mean(dim=(1, 2, 3))
