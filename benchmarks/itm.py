@@ -79,8 +79,8 @@ def main() -> None:
     parser.add_argument(
         "--tune-pixel-weight",
         type=float,
-        help="weight of pivotal tuning's pixel MSE beside its perceptual loss (default: the latent steps' 1; "
-        f"{PIXEL_WEIGHT_0_255:g} compares codes on 0-255 as the official code does)",
+        help=f"weight of pivotal tuning's pixel MSE (default: {PIXEL_WEIGHT_0_255:g} beside a perceptual loss, which "
+        "compares codes on 0-255 as the official code does; the latent steps' 1 with the pixel loss alone)",
     )
     parser.add_argument("--batch", type=int, default=BATCH, help=f"photos inverted side by side (default {BATCH})")
     parser.add_argument(

@@ -434,6 +434,8 @@ def test_bad_options_and_guesses_are_refused(model):
 
 def test_auto_loss_is_pixels_for_small_generators():
     assert ImageLoss("auto", 1.0, torch.rand(1, 3, 16, 32)).name == "pixel"
+    assert ImageLoss("auto", 1.0, torch.rand(1, 3, 64, 128)).name == "pixel"  # measured better at 64x128 too
+    assert ImageLoss("auto", 1.0, torch.rand(1, 3, 128, 128)).name != "pixel"
     with pytest.raises(ValueError, match="--loss msssim or --loss pixel"):
         ImageLoss("lpips", 1.0, torch.rand(1, 3, 8, 16))
 
@@ -586,3 +588,20 @@ def test_the_tuning_pixel_weight_weights_pivotal_tuning_alone(model):
     assert not np.array_equal(tuned.generator_hdr, untuned.generator_hdr)
     with pytest.raises(ValueError, match="tune_pixel_weight"):
         InversionOptions(tune_pixel_weight=-1.0)
+
+
+def test_tuning_weighs_its_pixel_mse_as_the_official_code_beside_a_perceptual_loss():
+    """The official tuning adds an MSE of codes on 0-255 to LPIPS; with the pixel loss alone the weight is
+    the latent steps' own; an explicit weight wins."""
+    from glowgan.invert import tune_pixel_weight
+
+    assert tune_pixel_weight(InversionOptions(), "lpips") == tune_pixel_weight(InversionOptions(), "msssim") == 255.0**2
+    assert tune_pixel_weight(InversionOptions(pixel_weight=2.0), "pixel") == 2.0
+    assert tune_pixel_weight(InversionOptions(tune_pixel_weight=3.0), "lpips") == 3.0
+    target = torch.rand(1, 3, 16, 32)
+    loss = ImageLoss("msssim", 1.0, target)
+    heavier = loss.reweighted(100.0)
+    assert heavier.perceptual is loss.perceptual and loss.pixel_weight == 1.0
+    estimate = target.flip(-1)
+    mse = (estimate - target).square().mean()
+    torch.testing.assert_close(heavier(estimate) - loss(estimate), 99.0 * mse[None], rtol=1e-4, atol=1e-6)

@@ -10,7 +10,7 @@ The recipe of GlowGAN (Wang et al., ICCV 2023, Sec. 4.3 and the official code), 
 2. **Latent and camera.** One latent ``w`` (or one per layer, W+) and the camera that photographed it
    (exposure in stops and, unlike the official code, which fixes gamma 0.9 / beta 0.6, the CRF) are
    optimised so that ``camera.render(G(w))`` looks like the photo: perceptual loss (LPIPS-VGG16, or the
-   documented fallback; for generators under 64 pixels the pixel loss alone, which measured better) plus
+   documented fallback; for generators under 128 pixels the pixel loss alone, which measured better) plus
    a pixel loss, Adam with a ramped learning rate and decaying latent noise
    (the StyleGAN2 projector's schedule, Karras et al. 2020, Sec. 5 and Appendix D), 1000 steps at lr 0.1
    by default (official). The CRF is kept near the camera prior by a Gaussian log-prior term. Ours: a
@@ -21,7 +21,8 @@ The recipe of GlowGAN (Wang et al., ICCV 2023, Sec. 4.3 and the official code), 
 3. **Pivotal tuning** (Roich et al. 2022, PTI): the generator's synthesis weights are fine-tuned for
    350 steps (official) so that the pivot ``w`` reproduces the photo exactly, with a locality
    regulariser that keeps the generator's output unchanged for latents at a fixed distance from the
-   pivot towards random latents.
+   pivot towards random latents. Beside a perceptual loss its pixel MSE is weighted as the official
+   code's, which compares codes on 0-255 (``InversionOptions.tune_pixel_weight``).
 4. **Blend**, at the photo's own resolution: a soft mask from the photo's saturated pixels
    (official: ``m = clip((max_c I - 0.97) / 0.03, 0, 1)``) takes the generator's HDR there, exposed by
    the found exposure and upsampled (bilinear in log radiance), and the photo linearised by the found
@@ -106,8 +107,10 @@ class InversionOptions:
     # (PTI's and GlowGAN's compare images with L2 + LPIPS), so its strength is not theirs.
     locality_weight: float = 10.0
     pixel_weight: float = 1.0  # MSE on the LDR rendering (codes in [0, 1]), beside the perceptual loss
-    # The pixel weight of pivotal tuning (step 3); None: ``pixel_weight``. The official code's tuning MSE
-    # compares codes on 0-255 (PIXEL_WEIGHT_0_255 here) beside LPIPS; docs/itm/README.md measures both.
+    # The pixel weight of pivotal tuning (step 3). None: the official balance, an MSE of codes on 0-255
+    # (PIXEL_WEIGHT_0_255) beside a perceptual loss (at 64x128 with LPIPS: +0.4 dB PU21 clipped over
+    # weight 1, docs/itm/README.md), and ``pixel_weight`` with the pixel loss alone (measured at 32x64,
+    # against the locality regulariser's weight).
     tune_pixel_weight: float | None = None
     # Weight of the hinge that asks the photo's clipped region for the generator's typical level above
     # the clip (glowgan.itm_levels); 0 turns it off.
@@ -185,6 +188,14 @@ class InversionResult:
     # the level (stops above the clip) asked of the clipped region (glowgan.itm_levels); None: not asked
     clip_target_stops: float | None = None
     batch_size: int = 1  # photos inverted side by side with it (glowgan.invert.invert_photos); seconds are its share
+
+
+def tune_pixel_weight(options: InversionOptions, perceptual: str) -> float:
+    """The pixel weight of pivotal tuning for ``options`` when its perceptual loss is ``perceptual``
+    (``ImageLoss.name``: "pixel", "lpips" or "msssim")."""
+    if options.tune_pixel_weight is not None:
+        return options.tune_pixel_weight
+    return options.pixel_weight if perceptual == "pixel" else PIXEL_WEIGHT_0_255
 
 
 def check_generator(generator: Generator, config: Config) -> None:
@@ -455,7 +466,7 @@ def _invert_batch(
         ws_pivot=ws_pivot,
         params=params,
         target_ldr=target_ldr,
-        loss_fn=loss_fn if options.tune_pixel_weight is None else loss_fn.reweighted(options.tune_pixel_weight),
+        loss_fn=loss_fn.reweighted(tune_pixel_weight(options, loss_fn.name)),
         options=options,
         spreads=spreads,
         rngs=rngs,

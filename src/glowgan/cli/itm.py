@@ -72,7 +72,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         default="auto",
         help=(
             "perceptual loss: auto (LPIPS-VGG16 if its weights are installed, else the MS-SSIM fallback; pixels only for "
-            "generators under 64 pixels, where that measured better), lpips, msssim, or pixel"
+            "generators under 128 pixels, where that measured better), lpips, msssim, or pixel"
         ),
     )
     parser.add_argument("--fit", choices=("stretch", "crop"), default="stretch", help="a photo of another aspect ratio is stretched (default) or centre-cropped")
