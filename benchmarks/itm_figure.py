@@ -6,7 +6,7 @@ Two steps, so that any version of the code (a git worktree of an older commit, s
    8-bit PNGs, ``seed<N>.png``, for ``glowgan itm`` on the folder;
 2. ``draw`` renders the same scenes again, reads each labelled folder of results (``seed<N>.exr``, as
    ``glowgan itm FOLDER --out RESULTS`` writes them), aligns each result's exposure to the truth on the
-   unclipped pixels as the ITM scores do, and draws one row per photo: the photo, the truth, the trivial
+   unclipped pixels as the ITM scores do (``HeldOutPhoto.aligned``), and draws one row per photo: the photo, the truth, the trivial
    baseline (the clipped region left at the clip) and each labelled result, all at ``--stops`` (where a
    clipped sun shows its core), with each result's PU21-PSNR of the clipped region, its bias and its
    peak (stops) printed under it and written to ``--json``.
@@ -30,7 +30,6 @@ from glowgan import hdrio, tonemap
 from glowgan.baselines import get_baseline
 from glowgan.evaluation import HeldOutPhoto, held_out_photos, score
 from glowgan.generate import parse_seeds
-from glowgan.metrics.fidelity import align_exposure
 from glowgan.report.figures import image_grid
 
 # The scores printed under each result.
@@ -49,9 +48,10 @@ def photos_of(args: argparse.Namespace) -> list[HeldOutPhoto]:
 
 def write_photos(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
-    for photo in photos_of(args):
+    photos = photos_of(args)
+    for photo in photos:
         Image.fromarray(np.round(photo.ldr * 255).astype(np.uint8)).save(args.out / f"seed{photo.seed}.png")
-    print(f"wrote {len(args.seeds.split(','))} photos to {args.out}")
+    print(f"wrote {len(photos)} photos to {args.out}")
 
 
 def draw(args: argparse.Namespace) -> None:
@@ -64,15 +64,13 @@ def draw(args: argparse.Namespace) -> None:
     trivial = get_baseline("trivial")
     rows, scores = [], {}
     for photo in photos_of(args):
-        unclipped = ~photo.clipped & (photo.ldr.max(axis=-1) > 0)
         row = [photo.ldr, tonemap.tonemap(photo.hdr, exposure_stops=args.stops)]
         outputs = {"trivial": trivial(photo.ldr)}
         for label, folder in results.items():
             outputs[label] = hdrio.read_hdr(folder / f"seed{photo.seed}.exr")[..., :3]
         scores[photo.seed] = {"light_stops": photo.light_stops}
         for label, hdr in outputs.items():
-            gain = align_exposure(hdr, photo.hdr, mask=unclipped)
-            row.append(tonemap.tonemap(gain * hdr, exposure_stops=args.stops))
+            row.append(tonemap.tonemap(photo.aligned(hdr), exposure_stops=args.stops))
             scores[photo.seed][label] = score(hdr, photo)
         rows.append(row)
         line = "  ".join(
@@ -100,7 +98,10 @@ def main() -> None:
     draw_command.add_argument("--stops", type=float, default=-4.0, help="exposure shown, stops (default -4)")
     draw_command.add_argument("--json", type=Path, help="also write every result's scores here")
     args = parser.parse_args()
-    write_photos(args) if args.command == "photos" else draw(args)
+    if args.command == "photos":
+        write_photos(args)
+    else:
+        draw(args)
 
 
 if __name__ == "__main__":

@@ -73,6 +73,15 @@ class HeldOutPhoto:
     camera: CameraParams | None = None  # the camera that took the photo (one image), for curve recovery
 
     @property
+    def unclipped(self) -> np.ndarray:
+        """[H, W] bool: the pixels a reconstruction's exposure is aligned on (neither clipped nor black)."""
+        return ~self.clipped & (self.ldr.max(axis=-1) > 0)
+
+    def aligned(self, test_hdr: np.ndarray) -> np.ndarray:
+        """``test_hdr`` scaled to the truth by a least-squares exposure alignment on the unclipped pixels."""
+        return align_exposure(test_hdr, self.hdr, mask=self.unclipped) * test_hdr
+
+    @property
     def light_stops(self) -> float:
         """How many stops over the clip level the scene's brightest luminance in the clipped region lies."""
         return float(np.log2(luminance(self.hdr)[self.clipped].max()))
@@ -115,11 +124,11 @@ def score(test_hdr: np.ndarray, photo: HeldOutPhoto) -> dict[str, float]:
     """Scores of one reconstruction (see the module docstring), after exposure alignment."""
     if test_hdr.shape != photo.hdr.shape:
         raise ValueError(f"reconstruction has shape {test_hdr.shape}, the scene {photo.hdr.shape}")
-    unclipped = ~photo.clipped & (photo.ldr.max(axis=-1) > 0)
-    gain = align_exposure(test_hdr, photo.hdr, mask=unclipped)
-    test = to_display_nits(gain * test_hdr, white=1.0)
+    unclipped = photo.unclipped
+    aligned = photo.aligned(test_hdr)
+    test = to_display_nits(aligned, white=1.0)
     reference = to_display_nits(photo.hdr, white=1.0)
-    error_stops = np.log2(np.maximum(gain * test_hdr, _LOG_FLOOR)) - np.log2(np.maximum(photo.hdr, _LOG_FLOOR))
+    error_stops = np.log2(np.maximum(aligned, _LOG_FLOOR)) - np.log2(np.maximum(photo.hdr, _LOG_FLOOR))
     scores = {
         "pu21_psnr": psnr_pu21(test, reference),
         "pu21_psnr_clipped": psnr_pu21(test, reference, mask=photo.clipped),
@@ -127,12 +136,12 @@ def score(test_hdr: np.ndarray, photo: HeldOutPhoto) -> dict[str, float]:
         "clipped_rmse_stops": float(np.sqrt(np.mean(np.square(error_stops[photo.clipped])))),
         "clipped_bias_stops": float(np.mean(error_stops[photo.clipped])),
         "unclipped_rmse_stops": float(np.sqrt(np.mean(np.square(error_stops[unclipped])))),
-        "clipped_energy_stops": clipped_energy_stops(gain * test_hdr, photo.hdr, photo.clipped),
-        "clipped_peak_stops": clipped_peak_stops(gain * test_hdr, photo.hdr, photo.clipped),
+        "clipped_energy_stops": clipped_energy_stops(aligned, photo.hdr, photo.clipped),
+        "clipped_peak_stops": clipped_peak_stops(aligned, photo.hdr, photo.clipped),
         "clipped_hue_degrees": hue_error_degrees(test_hdr, photo.hdr, mask=photo.clipped),
     }
     if photo.panorama:
-        light = irradiance_error(gain * test_hdr, photo.hdr)
+        light = irradiance_error(aligned, photo.hdr)
         scores["irradiance_rms_stops"] = light["rms_stops"]
         scores.update({f"irradiance_stops_{name}": value for name, value in light["per_normal_stops"].items()})
     return scores

@@ -21,7 +21,6 @@ from glowgan.evaluation import LIGHT_STOPS, HeldOutPhoto, by_light, held_out_pho
 from glowgan.invert import clip_levels_for, invert_photos
 from glowgan.itm_defaults import BATCH
 from glowgan.itm_rows import Inversions, evaluate
-from glowgan.metrics.fidelity import align_exposure
 from glowgan.report.sets import Model, World
 from glowgan.report.settings import BASELINE_METHODS, EXAMPLE_STOPS, ReportSettings
 
@@ -135,14 +134,11 @@ def _example_rows(photos: list[HeldOutPhoto], methods: dict[str, _Recorder]) -> 
     """Display images per photo: the photo, the truth and each method at EXAMPLE_STOPS, aligned on unclipped pixels."""
     rows = []
     for index, photo in enumerate(photos):
-        unclipped = ~photo.clipped & (photo.ldr.max(axis=-1) > 0)
         row: list[np.ndarray | None] = [photo.ldr, tonemap.tonemap(photo.hdr, exposure_stops=EXAMPLE_STOPS)]
         for recorder in methods.values():
             if index >= len(recorder.outputs):
                 row.append(None)
                 continue
-            hdr = recorder.outputs[index]
-            gain = align_exposure(hdr, photo.hdr, mask=unclipped)
-            row.append(tonemap.tonemap(gain * hdr, exposure_stops=EXAMPLE_STOPS))
+            row.append(tonemap.tonemap(photo.aligned(recorder.outputs[index]), exposure_stops=EXAMPLE_STOPS))
         rows.append(row)
     return rows
